@@ -1,0 +1,1 @@
+"""Per-round evaluation: reward, win rate, verifier accuracy, safety VR/FRR, report."""

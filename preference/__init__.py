@@ -1,0 +1,1 @@
+"""Preference learners of the Llama 3 recipe: Bradley-Terry reward model and DPO."""

@@ -1,0 +1,1 @@
+"""Llama-Guard-style safety classifier library, guard training, dataset filtering, refusals."""
