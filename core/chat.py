@@ -34,11 +34,15 @@ PYTHON_TAG = "<|python_tag|>"
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "ipython")
 TERMINATORS: tuple[str, ...] = (EOT, EOM, EOS)
 
-#: Llama 3 (8B Instruct) chat template as shipped with the checkpoint: the plain form of FORMATS.md.
+#: The Llama 3 (8B Instruct) chat template as shipped with that checkpoint — the plain form of
+#: FORMATS.md — plus Llama 3.1's rule that an assistant tool call (content starting with
+#: ``<|python_tag|>``) ends with ``<|eom_id|>`` instead of ``<|eot_id|>``.
 LLAMA3_CHAT_TEMPLATE = (
     "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set body = message['content'] | trim %}"
+    "{% set end = '<|eom_id|>' if (message['role'] == 'assistant' and body.startswith('<|python_tag|>')) else '<|eot_id|>' %}"
     "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'"
-    "+ message['content'] | trim + '<|eot_id|>' %}"
+    "+ body + end %}"
     "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
     "{{ content }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
