@@ -8,6 +8,7 @@ path (``sft.optim.lr``). Command-line overrides use the same path syntax (``sft.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -103,7 +104,7 @@ def from_dict(cls: type[T], data: dict, source: str = "", path: str = "") -> T:
     unknown = [k for k in data if k not in fields]
     if unknown:
         key = f"{path}.{unknown[0]}" if path else str(unknown[0])
-        close = [f for f in fields if f.lower().replace("_", "") == str(unknown[0]).lower().replace("_", "")]
+        close = difflib.get_close_matches(str(unknown[0]), list(fields), n=1, cutoff=0.75)
         hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(fields)})"
         raise _fail(source, key, f"unknown key{hint}")
     kwargs = {}
