@@ -15,6 +15,7 @@ import sys
 #: Modules that define ``register(subparsers)``; order = order in ``herd --help``.
 STAGE_CLIS: list[str] = [
     "herd.loop.core_cli",
+    "herd.sft.cli",
 ]
 
 
