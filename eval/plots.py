@@ -21,12 +21,12 @@ from matplotlib.figure import Figure  # noqa: E402
 from herd.core.artifacts import atomic_write_bytes  # noqa: E402
 
 #: (metrics key, legend label, panel) of the per-round line plot; values are shares shown in %.
-RATE_SERIES: tuple[tuple[str, str, str], ...] = (
-    ("verifier_accuracy", "verifier accuracy (greedy)", "capability"),
-    ("verifier_pass_at_max", "verifier pass@k", "capability"),
-    ("win_rate", "win rate vs previous round", "capability"),
-    ("violation_rate", "violation rate (VR, unsafe prompts)", "safety"),
-    ("false_refusal_rate", "false refusal rate (FRR, safe prompts)", "safety"),
+RATE_SERIES: tuple[tuple[str, str, str, str], ...] = (
+    ("verifier_accuracy", "verifier accuracy (greedy)", "capability", "tab:blue"),
+    ("verifier_pass_at_max", "verifier pass@k", "capability", "tab:cyan"),
+    ("win_rate", "win rate vs previous round", "capability", "tab:green"),
+    ("violation_rate", "violation rate (VR, unsafe prompts)", "safety", "tab:red"),
+    ("false_refusal_rate", "false refusal rate (FRR, safe prompts)", "safety", "tab:purple"),
 )
 
 
@@ -68,6 +68,7 @@ def _distribution_figure(
         arr = np.asarray(v, float)
         ax.hist(arr, bins=edges, weights=np.full(arr.size, 100.0 / arr.size), histtype="step", linewidth=2,
                 color=_color(i), label=f"{round_label(m, i)} (mean {arr.mean():.3g}, n={arr.size})")
+        ax.axvline(arr.mean(), color=_color(i), linestyle="--", linewidth=1)  # the mean, unlabelled
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("share of responses (%)")
@@ -94,32 +95,37 @@ def length_figure(history: Sequence[Mapping], lengths: Sequence[Sequence[float]]
 def rates_figure(history: Sequence[Mapping]) -> Figure:
     """Accuracy / pass@k / win rate (left) and VR / FRR (right) per round, in percent.
 
-    The win-rate line carries its Wilson confidence band. Only metrics present in some round are
+    The win-rate points carry their Wilson confidence intervals as vertical bars. Only metrics present in some round are
     drawn, so the number of lines equals the number of metrics the evaluations computed.
     """
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained", sharex=True)
     panels = {"capability": axes[0], "safety": axes[1]}
     xs = list(range(len(history)))
     ks = {pk[0] for m in history if (pk := _pass_at_max(m))}
-    for key, label, panel in RATE_SERIES:
+    for key, label, panel, color in RATE_SERIES:
         ys = [_value(m, key) for m in history]
         if all(y is None for y in ys):
             continue
         if key == "verifier_pass_at_max":
-            label = f"verifier pass@{'/'.join(map(str, sorted(ks)))}"
+            label = f"verifier pass@{ks.pop()}" if len(ks) == 1 else "verifier pass@k (largest k)"
         ax = panels[panel]
         y = np.array([np.nan if v is None else 100 * v for v in ys])
-        (line,) = ax.plot(xs, y, marker="o", linewidth=2, label=label)
+        ax.plot(xs, y, marker="o", linewidth=2, color=color, label=label)
+        for x, v in zip(xs, y):
+            if not np.isnan(v):
+                ax.annotate(f"{v:.1f}", (x, v), textcoords="offset points", xytext=(6, 4), fontsize=8, color=color)
         if key == "win_rate":
             lo = np.array([np.nan if m.get("win_rate_ci_low") is None else 100 * m["win_rate_ci_low"] for m in history])
             hi = np.array([np.nan if m.get("win_rate_ci_high") is None else 100 * m["win_rate_ci_high"] for m in history])
-            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15, label="win rate 95% CI (Wilson)")
+            # vertical bars (a LineCollection): a band would vanish when only one round has a baseline
+            ax.vlines(xs, lo, hi, colors=color, alpha=0.5, linewidth=6, label="win rate 95% CI (Wilson)")
     for name, ax in panels.items():
         ax.set_title("Capability" if name == "capability" else "Safety (lower is better)")
         ax.set_xlabel("round")
         ax.set_ylabel("percent (%)")
         ax.set_ylim(-2, 102)
         ax.set_xticks(xs, [round_label(m, i).split()[1] for i, m in enumerate(history)])
+        ax.set_xlim(-0.3, max(xs) + 0.5)
         ax.grid(alpha=0.3)
         if ax.get_lines():
             ax.legend(loc="best", fontsize="small")

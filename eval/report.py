@@ -67,8 +67,9 @@ def _delta(v: float | None, prev: float | None, kind: str, better: int) -> str:
 def metrics_table(history: Sequence[Mapping]) -> str:
     """Markdown table: rows = rounds, columns = headline metrics present in some round."""
     cols = [c for c in COLUMNS if any(_value(m, c[0]) is not None for m in history)]
-    ks = sorted({int(k.rsplit("_", 1)[1]) for m in history for k in m if k.startswith("verifier_pass_at_")})
-    titles = [f"pass@{'/'.join(map(str, ks))}" if key == "verifier_pass_at_max" else t for key, t, _, _ in cols]
+    ks = sorted({pk[0] for m in history if (pk := plots._pass_at_max(m))})
+    pass_title = f"pass@{ks[0]}" if len(ks) == 1 else "pass@k (largest k)"
+    titles = [pass_title if key == "verifier_pass_at_max" else t for key, t, _, _ in cols]
     lines = ["| round | " + " | ".join(titles) + " | gates |", "|---" * (len(cols) + 2) + "|"]
     for i, m in enumerate(history):
         prev = history[i - 1] if i else None
