@@ -15,7 +15,10 @@ import sys
 #: Modules that define ``register(subparsers)``; order = order in ``herd --help``.
 STAGE_CLIS: list[str] = [
     "herd.loop.core_cli",
+    "herd.loop.eval_cli",
+    "herd.loop.sample_cli",
     "herd.sft.cli",
+    "herd.preference.cli",
 ]
 
 

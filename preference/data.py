@@ -26,6 +26,7 @@ from typing import Any, Iterable, Literal
 from herd.core.chat import ChatFormatError, validate_conversation
 
 BadRows = Literal["error", "skip"]
+RowFormat = Literal["preference", "hh-rlhf"]
 RANK_ORDER: tuple[str, ...] = ("edited", "chosen", "rejected")
 SAMPLER_KEYS: tuple[str, ...] = (
     "chosen_token_ids",
@@ -182,11 +183,24 @@ def row_pairs(row: dict, source: str) -> list[PreferencePair]:
     return out
 
 
+def _convert(row: Any, fmt: RowFormat) -> Any:
+    """HH-RLHF rows go through the shared converter (herd.core.chat_data) first."""
+    if fmt == "preference":
+        return row
+    from herd.core.chat_data import hh_to_preference
+
+    try:
+        return hh_to_preference(row)
+    except ChatFormatError as e:
+        raise PreferenceDataError(f"HH-RLHF row: {e}") from e
+
+
 def load_pairs(
     path: Path | str,
     bad_rows: BadRows = "error",
     filter_similar: bool = True,
     max_rows: int | None = None,
+    fmt: RowFormat = "preference",
 ) -> tuple[list[PreferencePair], LoadReport]:
     """Read a preference file into pairs: rankings expanded, similar pairs dropped.
 
@@ -204,7 +218,7 @@ def load_pairs(
             report.similar_filtered += 1
             continue
         try:
-            got = row_pairs(row, source)
+            got = row_pairs(_convert(row, fmt), source)
         except PreferenceDataError as e:
             if bad_rows == "error":
                 raise PreferenceDataError(f"{source}: {e}") from None
@@ -244,7 +258,9 @@ class PreferenceDataConfig:
     """Drop rows marked ``"similar": true`` (Llama 3 §4.1.2: little signal, noisy labels)."""
     max_rows: int | None = None
     """Read only the first N rows (quick runs)."""
+    format: RowFormat = "preference"
+    """'preference' (the rows above) or 'hh-rlhf' (Anthropic ``{"chosen", "rejected"}`` dialogues)."""
 
 
 def load_from_config(cfg: PreferenceDataConfig) -> tuple[list[PreferencePair], LoadReport]:
-    return load_pairs(cfg.path, bad_rows=cfg.bad_rows, filter_similar=cfg.filter_similar, max_rows=cfg.max_rows)
+    return load_pairs(cfg.path, cfg.bad_rows, cfg.filter_similar, cfg.max_rows, cfg.format)

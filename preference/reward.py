@@ -175,3 +175,23 @@ def train_reward(cfg: RewardConfig) -> Path:
         tokenizer.save_pretrained(d)
 
     return publish(cfg.output_dir, save, metrics, to_dict(cfg))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``python -m herd.preference.reward`` / ``accelerate launch -m ...``."""
+    import argparse
+    import sys
+
+    from herd.core.config import load_config
+
+    parser = argparse.ArgumentParser(prog="herd.preference.reward", description="reward-model stage")
+    parser.add_argument("--config", required=True, help="stage YAML (RewardConfig)")
+    parser.add_argument("overrides", nargs="*", help="key.path=value overrides")
+    args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(train_reward(load_config(RewardConfig, args.config, args.overrides)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
