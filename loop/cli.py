@@ -16,7 +16,6 @@ import sys
 STAGE_CLIS: list[str] = [
     "herd.loop.core_cli",
     "herd.loop.eval_cli",
-    "herd.loop.eval_cli",
     "herd.loop.sample_cli",
     "herd.sft.cli",
     "herd.preference.cli",
