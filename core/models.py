@@ -41,17 +41,19 @@ def resolve_device(device: str | None) -> torch.device:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def _check_exists(path: str) -> None:
+def _check_exists(path: str, marker: tuple[str, ...] = ("config.json",), what: str = "model") -> None:
+    """Fail early and clearly on a local path that is not a checkpoint (instead of a hub lookup)."""
     p = Path(path)
     looks_local = path.startswith((".", "/", "~")) or p.exists()
-    if looks_local and not (p / "config.json").exists():
-        raise FileNotFoundError(f"{path}: not a Hugging Face model directory (no config.json)")
+    if looks_local and not any((p / m).exists() for m in marker):
+        raise FileNotFoundError(f"{path}: not a Hugging Face {what} directory (no {' or '.join(marker)})")
 
 
 def load_tokenizer(path: str):
     """The checkpoint's tokenizer; pad falls back to Llama 3's ``<|finetune_right_pad_id|>``."""
     from transformers import AutoTokenizer
 
+    _check_exists(path, ("tokenizer_config.json", "tokenizer.json"), "model")
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
         pad = "<|finetune_right_pad_id|>"
