@@ -30,6 +30,10 @@ from herd.eval.generate import Generated, generate_sets, open_backend
 
 log = logging.getLogger(__name__)
 
+#: Always present in metrics.json (None when the suite that computes them is off), so readers such
+#: as the round loop's status table can rely on the keys.
+HEADLINE_KEYS = ("reward_mean", "win_rate", "verifier_accuracy", "violation_rate", "false_refusal_rate", "length_mean")
+
 METRICS_FILE = "metrics.json"
 SAMPLES_FILE = "samples.jsonl"
 
@@ -277,6 +281,7 @@ def run_eval(
     metrics: dict = {
         "round": round_index, "model": str(model_path), "baseline": str(baseline_path) if baseline_path else None,
         "eval_config_hash": hash_config(to_dict(cfg)), "samples_file": str(out_dir / SAMPLES_FILE),
+        **{k: None for k in HEADLINE_KEYS},
     }
     if cfg.reward.enabled or cfg.win_rate.enabled:
         metrics.update(_reward_suites(cfg, scorers, policy, baseline, recs["general"], brecs))
