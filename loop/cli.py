@@ -18,6 +18,7 @@ STAGE_CLIS: list[str] = [
     "herd.loop.eval_cli",
     "herd.loop.sample_cli",
     "herd.sft.cli",
+    "herd.sft.curation.cli",
     "herd.preference.cli",
 ]
 
