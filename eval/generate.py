@@ -8,10 +8,15 @@ temperature for pass@k. All greedy prompts go to the engine in one call so vLLM 
 from __future__ import annotations
 
 import importlib.util
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from herd.core.artifacts import atomic_write_json, hash_config
 from herd.core.chat import render_with
+from herd.core.config import to_dict
 from herd.core.generation import GenerationBackend, Sample, SamplingSpec, make_backend
+from herd.core.models import load_tokenizer
 from herd.eval.config import EvalConfig, GenerationSettings
 
 
@@ -97,3 +102,76 @@ def generate_sets(
         out.rows["verifier_sampled"] = sets["verifier"]
         out.samples["verifier_sampled"] = backend.generate(vprompts, spec, prompt_keys=vkeys)
     return out
+
+
+GENERATIONS_FILE = "generations.json"
+
+
+def _fingerprint(model_path: str | Path | None) -> list | None:
+    """Names, sizes and mtimes of a checkpoint's files: cheap, and it changes when the directory
+    is rewritten by a retrained model (content hashing multi-GB weights on every eval is not)."""
+    if model_path is None:
+        return None
+    p = Path(model_path)
+    if not p.is_dir():
+        return [str(model_path)]
+    return [str(p.resolve())] + sorted(
+        [f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
+    )
+
+
+def _cache_key(cfg: EvalConfig, model_path, baseline_path, sets: dict[str, list[dict]]) -> str:
+    v = cfg.verifier
+    return hash_config({
+        "generation": to_dict(cfg.generation),
+        "pass_at_k": [v.num_samples, v.temperature] if v.pass_at_k else None,
+        "system": _system_prompts(cfg),
+        "sets": sets,
+        "model": _fingerprint(model_path),
+        "baseline": _fingerprint(baseline_path),
+    })
+
+
+def _dump(gen: Generated | None) -> dict | None:
+    if gen is None:
+        return None
+    return {name: [[[s.text, s.token_ids, s.finish_reason, s.index] for s in ss] for ss in gen.samples[name]]
+            for name in gen.samples}
+
+
+def _load(data: dict | None, sets: dict[str, list[dict]], cfg: EvalConfig) -> Generated | None:
+    if data is None:
+        return None
+    gen = Generated(system=_system_prompts(cfg))
+    for name, per_prompt in data.items():
+        gen.rows[name] = sets["verifier" if name == "verifier_sampled" else name]
+        # log-probs are not kept: no eval metric uses them
+        gen.samples[name] = [[Sample(t, ids, [], fr, index=i) for t, ids, fr, i in ss] for ss in per_prompt]
+    return gen
+
+
+def generate_all(cfg: EvalConfig, model_path, baseline_path, sets: dict[str, list[dict]], backend, cache: Path):
+    """(policy, baseline) generations: the policy's first, then — with the policy engine closed —
+    the baseline's on the 'general' set. Reuses ``cache`` when it was written for the same
+    config, prompts and checkpoints; writes it (atomically) otherwise."""
+    key = _cache_key(cfg, model_path, baseline_path, sets)
+    if cache.exists():
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data.get("key") == key:
+            return _load(data["policy"], sets, cfg), _load(data["baseline"], sets, cfg)
+    own = backend is None
+    backend = backend or open_backend(cfg.generation, str(model_path))
+    try:
+        policy = generate_sets(backend, load_tokenizer(str(model_path)), sets, cfg, bool(cfg.verifier.pass_at_k))
+    finally:
+        if own:
+            backend.close()
+    baseline = None
+    if baseline_path and "general" in sets and (cfg.win_rate.enabled or cfg.length.enabled):
+        bb = open_backend(cfg.generation, str(baseline_path))
+        try:
+            baseline = generate_sets(bb, load_tokenizer(str(baseline_path)), {"general": sets["general"]}, cfg, False)
+        finally:
+            bb.close()
+    atomic_write_json(cache, {"key": key, "policy": _dump(policy), "baseline": _dump(baseline)})
+    return policy, baseline

@@ -7,6 +7,8 @@ open ourselves we also close.
 
 Outputs in ``cfg.output_dir`` (schema: docs/eval.md):
 
+* ``generations.json`` — the raw generations, keyed by everything that determines them, so a run
+  killed while scoring reuses them instead of generating again;
 * ``samples.jsonl`` — one row per generated response with its scores (what plots re-read);
 * ``metrics.json`` — the flat metrics dict, written last: its presence means the eval finished.
 """
@@ -26,7 +28,7 @@ from herd.eval import metrics as M
 from herd.eval import suites
 from herd.eval.config import EvalConfig, resolve_data_path
 from herd.eval.gates import check_gates
-from herd.eval.generate import Generated, generate_sets, open_backend
+from herd.eval.generate import GENERATIONS_FILE, Generated, generate_all
 
 log = logging.getLogger(__name__)
 
@@ -237,27 +239,6 @@ def _clean(value):
     return value
 
 
-def _generate_all(cfg, model_path, baseline_path, sets, backend) -> tuple:
-    """Policy generations, then (with the policy engine closed) the baseline's on 'general'."""
-    from herd.core.models import load_tokenizer
-
-    own = backend is None
-    backend = backend or open_backend(cfg.generation, str(model_path))
-    try:
-        policy = generate_sets(backend, load_tokenizer(str(model_path)), sets, cfg, bool(cfg.verifier.pass_at_k))
-    finally:
-        if own:
-            backend.close()
-    baseline = None
-    if baseline_path and "general" in sets and (cfg.win_rate.enabled or cfg.length.enabled):
-        bb = open_backend(cfg.generation, str(baseline_path))
-        try:
-            baseline = generate_sets(bb, load_tokenizer(str(baseline_path)), {"general": sets["general"]}, cfg, False)
-        finally:
-            bb.close()
-    return policy, baseline
-
-
 def run_eval(
     cfg: EvalConfig,
     model_path: str | Path,
@@ -274,10 +255,10 @@ def run_eval(
     check_requirements(cfg, scorers, safety, refusal)
     previous = read_metrics(cfg.previous_metrics) if cfg.previous_metrics else None
     sets = load_sets(cfg)
-    policy, baseline = _generate_all(cfg, model_path, baseline_path, sets, backend)
+    out_dir = Path(cfg.output_dir).resolve()
+    policy, baseline = generate_all(cfg, model_path, baseline_path, sets, backend, out_dir / GENERATIONS_FILE)
     recs = {name: _records(policy, name, "policy") for name in policy.rows}
     brecs = _records(baseline, "general", "baseline") if baseline else []
-    out_dir = Path(cfg.output_dir).resolve()
     metrics: dict = {
         "round": round_index, "model": str(model_path), "baseline": str(baseline_path) if baseline_path else None,
         "eval_config_hash": hash_config(to_dict(cfg)), "samples_file": str(out_dir / SAMPLES_FILE),

@@ -207,3 +207,42 @@ def test_run_eval_vllm_matches_hf_on_greedy_suites(tiny_kit, eval_cfg, tmp_path)
         return [(r["set"], r["id"], r["response"]) for r in rows if r["set"] != "verifier_sampled"]
 
     assert greedy(vl["samples_file"]) == greedy(hf["samples_file"])
+
+
+class _NoGeneration:
+    """A backend that fails if asked to generate: proves the cached generations were used."""
+
+    def generate(self, *args, **kwargs):
+        raise AssertionError("regenerated")
+
+    def close(self):
+        pass
+
+
+class _KilledScorer:
+    name = "reward"
+
+    def score(self, conversations, metadata=None):
+        raise RuntimeError("killed while scoring")
+
+
+def test_killed_while_scoring_reuses_generations(tiny_kit, eval_cfg, tmp_path):
+    policy = str(tiny_kit["policy"])
+    eval_cfg.safety.enabled = False
+    verifier = NumberMatchVerifier()
+    rm = RewardModelScorer(tiny_kit["reward"])
+    with pytest.raises(RuntimeError, match="killed while scoring"):
+        run_eval(eval_cfg, policy, policy, {"reward": _KilledScorer(), "verifier": verifier})
+    out = Path(eval_cfg.output_dir)
+    assert (out / "generations.json").exists() and not (out / "metrics.json").exists()
+    resumed = run_eval(eval_cfg, policy, policy, {"reward": rm, "verifier": verifier}, backend=_NoGeneration())
+    # the resumed eval equals one that never stopped
+    eval_cfg.output_dir = str(tmp_path / "uninterrupted")
+    fresh = run_eval(eval_cfg, policy, policy, {"reward": rm, "verifier": verifier})
+    drop = ("samples_file", "eval_config_hash")
+    assert {k: v for k, v in resumed.items() if k not in drop} == {k: v for k, v in fresh.items() if k not in drop}
+    # a changed generation setting does not reuse the cache
+    eval_cfg.output_dir = str(out)
+    eval_cfg.generation.max_new_tokens = 5
+    with pytest.raises(AssertionError, match="regenerated"):
+        run_eval(eval_cfg, policy, policy, {"reward": rm, "verifier": verifier}, backend=_NoGeneration())
