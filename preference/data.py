@@ -25,7 +25,7 @@ from typing import Any, Iterable, Literal
 
 from herd.core.chat import ChatFormatError, validate_conversation
 
-BadRows = Literal["error", "skip"]
+BadRows = Literal["fail", "skip"]
 RowFormat = Literal["preference", "hh-rlhf"]
 RANK_ORDER: tuple[str, ...] = ("edited", "chosen", "rejected")
 SAMPLER_KEYS: tuple[str, ...] = (
@@ -197,14 +197,14 @@ def _convert(row: Any, fmt: RowFormat) -> Any:
 
 def load_pairs(
     path: Path | str,
-    bad_rows: BadRows = "error",
+    bad_rows: BadRows = "fail",
     filter_similar: bool = True,
     max_rows: int | None = None,
     fmt: RowFormat = "preference",
 ) -> tuple[list[PreferencePair], LoadReport]:
     """Read a preference file into pairs: rankings expanded, similar pairs dropped.
 
-    ``bad_rows='error'`` raises on the first bad row naming ``file:row``; ``'skip'`` counts it
+    ``bad_rows="fail"`` raises on the first bad row naming ``file:row``; ``'skip'`` counts it
     in the report by reason and goes on.
     """
     report = LoadReport()
@@ -220,7 +220,7 @@ def load_pairs(
         try:
             got = row_pairs(_convert(row, fmt), source)
         except PreferenceDataError as e:
-            if bad_rows == "error":
+            if bad_rows == "fail":
                 raise PreferenceDataError(f"{source}: {e}") from None
             report.skip(str(e))
             continue
@@ -252,8 +252,8 @@ class PreferenceDataConfig:
 
     path: str
     """Preference JSONL (``.jsonl`` / ``.jsonl.gz``) or a ``datasets`` directory (format above)."""
-    bad_rows: BadRows = "error"
-    """'error': stop at the first bad row naming file and row; 'skip': drop it and count it."""
+    bad_rows: BadRows = "fail"
+    """'fail': stop at the first bad row naming file and row; 'skip': drop it and count it."""
     filter_similar: bool = True
     """Drop rows marked ``"similar": true`` (Llama 3 §4.1.2: little signal, noisy labels)."""
     max_rows: int | None = None

@@ -94,7 +94,7 @@ def build_dpo_rows(
     pairs: list[PreferencePair],
     tokenizer,
     mask_formatting: bool = True,
-    bad_rows: BadRows = "error",
+    bad_rows: BadRows = "fail",
     reuse_ref_logps: bool = False,
     max_length: int | None = None,
 ) -> tuple[list[dict], DPOBuildReport]:
@@ -109,7 +109,7 @@ def build_dpo_rows(
         try:
             rows.append(tokenize_pair(tokenizer, pair, mask_formatting))
         except PreferenceDataError as e:
-            if bad_rows == "error":
+            if bad_rows == "fail":
                 raise PreferenceDataError(f"{pair.source}: {e}") from None
             report.skipped[str(e)] = report.skipped.get(str(e), 0) + 1
     if not rows:
