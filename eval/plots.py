@@ -73,7 +73,7 @@ def _distribution_figure(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("share of responses (%)")
     if pooled.size:
-        ax.legend(title="policy", loc="best")
+        ax.legend(title="policy (dashed line = mean)", loc="best")
     else:
         ax.text(0.5, 0.5, "no per-sample data recorded", ha="center", va="center", transform=ax.transAxes)
     ax.grid(alpha=0.3)
