@@ -6,6 +6,7 @@ Only argparse at module level: ``herd --help`` must not import torch.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -31,14 +32,14 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(SFTConfig, args.config, args.overrides)
     out = train_sft(cfg)
-    print(f"sft: wrote {out}")
+    if os.environ.get("RANK", "0") == "0":  # one line per run, not per process
+        print(f"sft: wrote {out}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry for ``python -m herd.sft``; user errors print one line and exit 2."""
     import logging
-    import os
 
     if os.environ.get("HERD_OFFLINE", "1") == "1":  # same rule as the herd command
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
