@@ -8,6 +8,7 @@ detector (herd.safety). herd.eval itself only sees objects fitting herd.core.sco
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -85,8 +86,11 @@ def _eval(args) -> int:
     from herd.core.config import load_config
 
     cfg = load_config(EvalJobConfig, args.config, args.overrides)
-    if not Path(cfg.model).exists():
-        raise FileNotFoundError(f"{args.config}: model: {cfg.model}: no such model directory")
+    for key in ("model", "baseline", "reward_model"):
+        path = getattr(cfg, key)
+        # Hub ids are fine with network access; offline (herd's default) only local dirs can load.
+        if path and not Path(path).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise FileNotFoundError(f"{args.config}: {key}: {path}: no such model directory (HF_HUB_OFFLINE=1)")
     metrics = run_job(cfg)
     keys = ("reward_mean", "win_rate", "verifier_accuracy", "violation_rate", "false_refusal_rate", "length_mean")
     summary = ", ".join(f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
