@@ -11,6 +11,7 @@ import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from herd.core.artifacts import atomic_write_json, hash_config
 from herd.core.chat import render_with
@@ -150,15 +151,43 @@ def _load(data: dict | None, sets: dict[str, list[dict]], cfg: EvalConfig) -> Ge
     return gen
 
 
-def generate_all(cfg: EvalConfig, model_path, baseline_path, sets: dict[str, list[dict]], backend, cache: Path):
-    """(policy, baseline) generations: the policy's first, then — with the policy engine closed —
-    the baseline's on the 'general' set. Reuses ``cache`` when it was written for the same
-    config, prompts and checkpoints; writes it (atomically) otherwise."""
+def _general_key(cfg: EvalConfig, model_path, rows: list[dict]) -> str:
+    """Identity of one checkpoint's greedy responses to the general prompts."""
+    return hash_config({"generation": to_dict(cfg.generation), "system": cfg.reward.system_prompt,
+                        "rows": rows, "model": _fingerprint(model_path)})
+
+
+def _baseline_from_previous(cfg: EvalConfig, baseline_path, sets, previous: Mapping | None) -> Generated | None:
+    """The baseline's responses as recorded by the previous round's eval, when that eval
+    evaluated this very checkpoint on the same general prompts with the same settings.
+
+    In the round loop the baseline *is* the previous round's policy, so its responses already
+    exist; reusing them saves an engine start and, on a GPU, a second engine beside the loop's.
+    """
+    if previous is None or not previous.get("samples_file"):
+        return None
+    cache = Path(previous["samples_file"]).parent / GENERATIONS_FILE
+    if not cache.exists():
+        return None
+    data = json.loads(cache.read_text(encoding="utf-8"))
+    if data.get("general_key") != _general_key(cfg, baseline_path, sets["general"]):
+        return None
+    return _load({"general": data["policy"]["general"]}, sets, cfg)
+
+
+def generate_all(
+    cfg: EvalConfig, model_path, baseline_path, sets: dict[str, list[dict]], backend, cache: Path,
+    previous: Mapping | None = None,
+) -> tuple[Generated, Generated | None, str | None]:
+    """(policy, baseline, baseline source) generations: the policy's first, then — with the policy
+    engine closed — the baseline's on the 'general' set, taken from the previous round's eval
+    when it recorded them. Reuses ``cache`` when it was written for the same config, prompts and
+    checkpoints; writes it (atomically) otherwise."""
     key = _cache_key(cfg, model_path, baseline_path, sets)
     if cache.exists():
         data = json.loads(cache.read_text(encoding="utf-8"))
         if data.get("key") == key:
-            return _load(data["policy"], sets, cfg), _load(data["baseline"], sets, cfg)
+            return _load(data["policy"], sets, cfg), _load(data["baseline"], sets, cfg), data.get("baseline_source")
     own = backend is None
     backend = backend or open_backend(cfg.generation, str(model_path))
     try:
@@ -166,12 +195,17 @@ def generate_all(cfg: EvalConfig, model_path, baseline_path, sets: dict[str, lis
     finally:
         if own:
             backend.close()
-    baseline = None
+    baseline, source = None, None
     if baseline_path and "general" in sets and (cfg.win_rate.enabled or cfg.length.enabled):
-        bb = open_backend(cfg.generation, str(baseline_path))
-        try:
-            baseline = generate_sets(bb, load_tokenizer(str(baseline_path)), {"general": sets["general"]}, cfg, False)
-        finally:
-            bb.close()
-    atomic_write_json(cache, {"key": key, "policy": _dump(policy), "baseline": _dump(baseline)})
-    return policy, baseline
+        baseline, source = _baseline_from_previous(cfg, baseline_path, sets, previous), "previous_round"
+        if baseline is None:
+            bb = open_backend(cfg.generation, str(baseline_path))
+            try:
+                baseline = generate_sets(bb, load_tokenizer(str(baseline_path)), {"general": sets["general"]}, cfg, False)
+            finally:
+                bb.close()
+            source = "generated"
+    general_key = _general_key(cfg, model_path, sets["general"]) if "general" in sets else None
+    atomic_write_json(cache, {"key": key, "general_key": general_key, "baseline_source": source,
+                              "policy": _dump(policy), "baseline": _dump(baseline)})
+    return policy, baseline, source

@@ -256,13 +256,15 @@ def run_eval(
     previous = read_metrics(cfg.previous_metrics) if cfg.previous_metrics else None
     sets = load_sets(cfg)
     out_dir = Path(cfg.output_dir).resolve()
-    policy, baseline = generate_all(cfg, model_path, baseline_path, sets, backend, out_dir / GENERATIONS_FILE)
+    policy, baseline, baseline_source = generate_all(
+        cfg, model_path, baseline_path, sets, backend, out_dir / GENERATIONS_FILE, previous
+    )
     recs = {name: _records(policy, name, "policy") for name in policy.rows}
     brecs = _records(baseline, "general", "baseline") if baseline else []
     metrics: dict = {
         "round": round_index, "model": str(model_path), "baseline": str(baseline_path) if baseline_path else None,
         "eval_config_hash": hash_config(to_dict(cfg)), "samples_file": str(out_dir / SAMPLES_FILE),
-        **{k: None for k in HEADLINE_KEYS},
+        "baseline_source": baseline_source, **{k: None for k in HEADLINE_KEYS},
     }
     if cfg.reward.enabled or cfg.win_rate.enabled:
         metrics.update(_reward_suites(cfg, scorers, policy, baseline, recs["general"], brecs))

@@ -246,3 +246,32 @@ def test_killed_while_scoring_reuses_generations(tiny_kit, eval_cfg, tmp_path):
     eval_cfg.generation.max_new_tokens = 5
     with pytest.raises(AssertionError, match="regenerated"):
         run_eval(eval_cfg, policy, policy, {"reward": rm, "verifier": verifier}, backend=_NoGeneration())
+
+
+def test_baseline_responses_come_from_the_previous_round(tiny_kit, eval_cfg, tmp_path, monkeypatch):
+    """Round r's baseline is round r-1's policy: its recorded responses are reused, no engine opened."""
+    from herd.core.generation.hf import HFBackend
+    import herd.eval.generate as gen
+
+    policy = str(tiny_kit["policy"])
+    eval_cfg.safety.enabled = False
+    eval_cfg.verifier.enabled = False
+    scorers = {"reward": RewardModelScorer(tiny_kit["reward"])}
+    first = run_eval(eval_cfg, policy, None, scorers, round_index=0)
+    assert first["baseline_source"] is None and first["win_rate"] is None
+
+    def no_engine(*args, **kwargs):
+        raise AssertionError("opened an engine for the baseline")
+
+    monkeypatch.setattr(gen, "open_backend", no_engine)
+    eval_cfg.output_dir = str(tmp_path / "round1")
+    eval_cfg.previous_metrics = str(Path(first["samples_file"]).parent / "metrics.json")
+    second = run_eval(eval_cfg, policy, policy, scorers, backend=HFBackend(policy), round_index=1)
+    assert second["baseline_source"] == "previous_round"
+    assert second["tie_rate"] == 1.0 and second["length_drift"] == 0
+    assert second["baseline_reward_mean"] == pytest.approx(first["reward_mean"])
+    # different generation settings: the recorded responses do not apply, so an engine is needed
+    eval_cfg.output_dir = str(tmp_path / "round1b")
+    eval_cfg.generation.max_new_tokens = 5
+    with pytest.raises(AssertionError, match="opened an engine for the baseline"):
+        run_eval(eval_cfg, policy, policy, scorers, backend=HFBackend(policy), round_index=1)
