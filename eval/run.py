@@ -63,6 +63,14 @@ def check_requirements(
             problems.append(f"verifier.num_samples={v.num_samples} is below the largest pass@k k={max(v.pass_at_k)}")
         if any(k < 1 for k in v.pass_at_k):
             problems.append("verifier.pass_at_k values must be >= 1")
+    if any(not 0.0 <= q <= 1.0 for q in cfg.reward.quantiles):
+        problems.append(f"reward.quantiles must lie in [0, 1], got {cfg.reward.quantiles}")
+    if not 0.0 < cfg.win_rate.confidence < 1.0:
+        problems.append(f"win_rate.confidence must lie in (0, 1), got {cfg.win_rate.confidence}")
+    if cfg.win_rate.tie_margin < 0:
+        problems.append(f"win_rate.tie_margin must be >= 0, got {cfg.win_rate.tie_margin}")
+    if cfg.generation.max_new_tokens < 1:
+        problems.append("generation.max_new_tokens must be >= 1")
     s = cfg.safety
     if s.enabled:
         if safety is None or refusal is None:

@@ -178,6 +178,10 @@ def test_missing_judges_fail_before_generating(eval_cfg, tiny_kit):
     eval_cfg.verifier.num_samples = 1
     with pytest.raises(ValueError, match="verifier.num_samples=1 is below the largest pass@k k=2"):
         run_eval(eval_cfg, str(tiny_kit["policy"]), None, {})
+    eval_cfg.reward.quantiles = [0.5, 50]
+    eval_cfg.win_rate.confidence = 95
+    with pytest.raises(ValueError, match=r"reward.quantiles must lie in \[0, 1\].*win_rate.confidence must lie in \(0, 1\)"):
+        run_eval(eval_cfg, str(tiny_kit["policy"]), None, {})
     assert not Path(eval_cfg.output_dir).exists()  # nothing half-written
 
 
