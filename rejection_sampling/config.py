@@ -21,14 +21,16 @@ class PromptSetConfig:
     optional ``"reference"`` (a verifier's answer) and ``"system_prompt"``."""
 
     path: Path
-    """The JSONL file (or, with ``format: gsm8k``, a raw GSM8K ``{question, answer}`` file)."""
+    """The JSONL file (see ``format``)."""
     name: str | None = None
     """Label recorded on every row (default: the file's stem)."""
     system_prompt: str | None = None
     """Per-capability system prompt prepended to every row of this set (Llama 3 §4.2.2). A row's own
     ``system_prompt`` field or leading system message takes precedence."""
-    format: Literal["rows", "gsm8k"] = "rows"
-    """'rows' = herd's prompt rows; 'gsm8k' = GSM8K's own format, read by herd.core.verifiers."""
+    format: Literal["rows", "gsm8k", "hh-rlhf"] = "rows"
+    """'rows' = herd's prompt rows; 'gsm8k' = GSM8K's own format (read by herd.core.verifiers, with
+    references); 'hh-rlhf' = HH-RLHF dialogues, prompted up to their last human turn. A file
+    ending in .gz is read gzipped."""
     limit: int | None = None
     """Use only the first ``limit`` rows (quick runs)."""
     scorers: list[str] | None = None

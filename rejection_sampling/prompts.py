@@ -6,6 +6,7 @@ with the file and row named, before an engine starts or any shard is written.
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,39 @@ def _row_to_prompt(row, ps: PromptSetConfig, where: str) -> Prompt:
     )
 
 
+def _jsonl_lines(path: Path, limit: int | None):
+    """``(where, parsed row)`` per non-blank line of a JSONL file (gzipped when it ends in .gz)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    count = 0
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if limit is not None and count >= limit:
+                break
+            if not line.strip():
+                continue
+            where = f"{path}: row {line_no}"
+            try:
+                yield where, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise PromptError(f"{where}: not valid JSON ({e})") from e
+            count += 1
+
+
+def _hh_prompt_row(row, where: str, stem: str, line: str) -> dict:
+    """An HH-RLHF dialogue as a prompt: every turn up to its last user turn."""
+    from herd.core.chat_data import parse_hh_dialogue
+
+    if not isinstance(row, dict) or not isinstance(row.get("chosen"), str):
+        raise PromptError(f"{where}: missing column 'chosen' (an HH-RLHF dialogue)")
+    try:
+        messages = parse_hh_dialogue(row["chosen"])
+    except ChatFormatError as e:
+        raise PromptError(f"{where}: {e}") from e
+    while messages and messages[-1]["role"] != "user":
+        messages = messages[:-1]
+    return {"id": f"{stem}-{line}", "messages": messages}
+
+
 def _raw_rows(ps: PromptSetConfig) -> list[tuple[str, object]]:
     path = Path(ps.path)
     if not path.is_file():
@@ -104,19 +138,11 @@ def _raw_rows(ps: PromptSetConfig) -> list[tuple[str, object]]:
         except ValueError as e:
             raise PromptError(str(e)) from e
         return [(f"{path}: row {r['id']}", r) for r in rows]
-    out: list[tuple[str, object]] = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if ps.limit is not None and len(out) >= ps.limit:
-                break
-            if not line.strip():
-                continue
-            where = f"{path}: row {line_no}"
-            try:
-                out.append((where, json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise PromptError(f"{where}: not valid JSON ({e})") from e
-    return out
+    rows = list(_jsonl_lines(path, ps.limit))
+    if ps.format == "hh-rlhf":
+        stem = path.name.split(".")[0]
+        return [(w, _hh_prompt_row(r, w, f"{ps.label()}-{stem}", w.rsplit(" ", 1)[1])) for w, r in rows]
+    return rows
 
 
 def read_prompt_set(ps: PromptSetConfig) -> list[Prompt]:
@@ -153,15 +179,24 @@ def render_prompts(prompts: list[Prompt], tokenizer, max_context: int, max_new_t
 
 
 def model_context(model: str) -> int:
-    """The sampler's context length from its config.json (max_position_embeddings)."""
+    """The sampler's context length (max_position_embeddings) from its config.
+
+    A local directory is read directly; anything else is treated as a hub id and resolved through
+    transformers (offline, that needs it in the local cache).
+    """
     cfg_file = Path(model) / "config.json"
-    if not cfg_file.is_file():
+    if cfg_file.is_file():
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    elif Path(model).exists() or model.startswith((".", "/", "~")):
         raise FileNotFoundError(f"{model}: not a Hugging Face model directory (no config.json)")
-    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    else:
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(model).to_dict()
     for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
         if isinstance(cfg.get(key), int):
             return cfg[key]
     text_cfg = cfg.get("text_config") or {}
     if isinstance(text_cfg.get("max_position_embeddings"), int):
         return text_cfg["max_position_embeddings"]
-    raise ValueError(f"{cfg_file}: no max_position_embeddings; set max_context in the config")
+    raise ValueError(f"{model}: config has no max_position_embeddings; set max_context in the stage config")

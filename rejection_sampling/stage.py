@@ -143,7 +143,8 @@ def _identity(obj) -> str:
 
 
 def _input_hashes(cfg: SampleConfig, scorers: Mapping[str, Scorer], safety: SafetyJudge | None) -> dict[str, str]:
-    inputs = {"model": hash_path(cfg.model)}
+    # A hub id (no local directory) can only be identified by name.
+    inputs = {"model": hash_path(cfg.model) if Path(cfg.model).exists() else f"hub:{cfg.model}"}
     for ps in cfg.prompt_sets:
         inputs[f"prompts:{ps.label()}:{ps.path}"] = hash_file(ps.path)
     for name, scorer in scorers.items():
