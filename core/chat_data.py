@@ -222,7 +222,7 @@ def _row(source: str, loc: str, record, fmt: DataFormat, require_assistant: bool
     try:
         messages = record_to_messages(record, fmt)
     except ChatFormatError as e:
-        return RowProblem(source, loc, str(e))
+        return RowProblem(source, loc, str(e) if fmt == "messages" else f"bad HH-RLHF row: {e}")
     reason = check_messages(messages, require_assistant)
     if reason is not None:
         return RowProblem(source, loc, reason)

@@ -113,6 +113,8 @@ class SFTConfig:
             raise ValueError("num_epochs must be positive when max_steps is -1")
         if self.per_device_batch_size < 1 or self.gradient_accumulation_steps < 1:
             raise ValueError("per_device_batch_size and gradient_accumulation_steps must be >= 1")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError("warmup_ratio must be in [0, 1)")
         if self.max_length < 8:
             raise ValueError("max_length must be at least 8 tokens")
         if self.save_steps < 1 or self.logging_steps < 1:

@@ -124,3 +124,36 @@ def test_two_process_cpu_run_saves_one_model_equal_to_one_process(tiny_kit, chat
     w0, wd, ws = load_weights(tiny_kit["policy"]), load_weights(out), load_weights(single)
     for k in w0:
         assert float((wd[k] - ws[k]).norm() / (ws[k] - w0[k]).norm()) < 1e-3, k
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_on_rerun_and_matches_an_uninterrupted_run(tiny_kit, chat_file, tmp_path, update_gap):
+    """A real SIGKILL mid-run: no output appears; the same command again resumes and ends where an
+    uninterrupted run ends."""
+    import time
+
+    from herd.sft import train_sft
+
+    base = {"model": str(tiny_kit["policy"]), "data": [str(chat_file)], "max_steps": 20, "save_steps": 3,
+            "per_device_batch_size": 2, "learning_rate": 1e-3, "max_length": 256}
+    cfg = tmp_path / "run.yaml"
+    out = tmp_path / "out"
+    cfg.write_text(yaml.safe_dump({**base, "output_dir": str(out)}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "herd.sft", "--config", str(cfg)]
+    first_ckpt = tmp_path / "out.checkpoints" / "checkpoint-3" / "trainer_state.json"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not first_ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    assert first_ckpt.exists() and not out.exists(), "the run must be killed between its first checkpoint and its end"
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_from"].startswith("checkpoint-") and metrics["steps"] == 20
+
+    whole = train_sft(SFTConfig(**base, output_dir=str(tmp_path / "whole")))
+    assert update_gap(tiny_kit["policy"], whole, out) < 1e-5
