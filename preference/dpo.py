@@ -216,8 +216,7 @@ def _peft_config(cfg: DPOStageConfig):
 
 def train_dpo(cfg: DPOStageConfig) -> Path:
     """Run DPO; returns the finished output dir (merged HF model, tokenizer, metrics.json)."""
-    from herd.core.models import merge_lora
-    from herd.preference.output import last_checkpoint, publish
+    from herd.preference.output import copy_into, last_checkpoint, publish, save_final
 
     trainer, report = build_trainer(cfg)
     result = trainer.train(resume_from_checkpoint=last_checkpoint(cfg.output_dir))
@@ -231,16 +230,10 @@ def train_dpo(cfg: DPOStageConfig) -> Path:
         "reuse_note": report.reuse_note,
         "last_log": logs[-1] if logs else {},
     }
-    if not trainer.accelerator.is_main_process:
-        trainer.accelerator.wait_for_everyone()
-        return Path(cfg.output_dir)
-    model = merge_lora(trainer.accelerator.unwrap_model(trainer.model))
-
-    def save(d: Path) -> None:
-        model.save_pretrained(d, safe_serialization=True)
-        trainer.processing_class.save_pretrained(d)
-
-    out = publish(cfg.output_dir, save, metrics, to_dict(cfg))
+    staging = save_final(trainer, cfg.output_dir, merge_adapter=cfg.lora is not None)
+    out = Path(cfg.output_dir)
+    if trainer.accelerator.is_main_process:
+        publish(out, copy_into(staging), metrics, to_dict(cfg))
     trainer.accelerator.wait_for_everyone()
     return out
 

@@ -28,6 +28,35 @@ def last_checkpoint(output_dir: Path | str) -> str | None:
     return get_last_checkpoint(str(wd)) if wd.is_dir() else None
 
 
+def save_final(trainer, output_dir: Path | str, merge_adapter: bool = False) -> Path:
+    """Save the trained model + tokenizer to ``<work>/final`` on every process (collective).
+
+    ``Trainer.save_model`` gathers a sharded (FSDP) model before the main process writes it; a
+    LoRA model is merged into its base first, so the output is an ordinary HF directory.
+    """
+    staging = work_dir(output_dir) / "final"
+    if merge_adapter:
+        if trainer.accelerator.is_main_process:
+            from herd.core.models import merge_lora
+
+            model = merge_lora(trainer.accelerator.unwrap_model(trainer.model))
+            model.save_pretrained(staging, safe_serialization=True)
+            trainer.processing_class.save_pretrained(staging)
+    else:
+        trainer.save_model(str(staging))
+    trainer.accelerator.wait_for_everyone()
+    return staging
+
+
+def copy_into(staging: Path) -> Callable[[Path], None]:
+    """A ``publish`` saver that copies a staged model directory (minus Trainer's args pickle)."""
+
+    def save(d: Path) -> None:
+        shutil.copytree(staging, d, dirs_exist_ok=True, ignore=shutil.ignore_patterns("training_args.bin"))
+
+    return save
+
+
 def publish(
     output_dir: Path | str,
     save: Callable[[Path], None],

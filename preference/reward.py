@@ -140,7 +140,7 @@ def train_reward(cfg: RewardConfig) -> Path:
 
     from herd.core.models import ModelSpec, load_reward_model, load_tokenizer
     from herd.core.reward_scoring import RewardModelScorer
-    from herd.preference.output import last_checkpoint, publish
+    from herd.preference.output import copy_into, last_checkpoint, publish, save_final
 
     pairs, report = load_from_config(cfg.data)
     if cfg.eval_data is not None:
@@ -170,11 +170,12 @@ def train_reward(cfg: RewardConfig) -> Path:
     }
     log.info("reward: %s", metrics)
 
-    def save(d: Path) -> None:
-        trainer.model.save_pretrained(d, safe_serialization=True)
-        tokenizer.save_pretrained(d)
-
-    return publish(cfg.output_dir, save, metrics, to_dict(cfg))
+    staging = save_final(trainer, cfg.output_dir)
+    out = Path(cfg.output_dir)
+    if trainer.accelerator.is_main_process:
+        publish(out, copy_into(staging), metrics, to_dict(cfg))
+    trainer.accelerator.wait_for_everyone()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
