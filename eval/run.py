@@ -1,9 +1,10 @@
 """``run_eval``: generate with the policy (and baseline), score, write metrics.json + samples.jsonl.
 
-Order matters on a GPU: all generation happens first and each engine is closed before the next
-one starts and before the reward model / guard are called, so at most one big model is resident.
-The policy backend may be handed in already open (the round loop reuses its vLLM engine); one we
-open ourselves we also close.
+Order matters on a GPU: all generation happens first and each engine we open is closed before
+the next one starts and before the reward model / guard are called. The policy backend may be
+handed in already open (the round loop reuses its vLLM engine) and is then left open; the
+baseline's responses come from the previous round's eval when it recorded them, so the loop does
+not need a second engine beside its own.
 
 Outputs in ``cfg.output_dir`` (schema: docs/eval.md):
 
@@ -19,7 +20,7 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping
 
 from herd.core.artifacts import atomic_write_json, atomic_write_jsonl, hash_config
 from herd.core.config import to_dict
