@@ -101,26 +101,27 @@ class TableScorer:
         return [self.table[dialog_text({"messages": c})] for c in conversations]
 
 
-def test_planted_paraphrases_of_real_hh_rows_are_removed(encoder):
-    originals = hh_rows(30)
+def test_planted_paraphrases_of_real_hh_rows_are_removed(encoder, tmp_path):
+    originals = hh_rows(24)
     paraphrases = [
         {"messages": paraphrase_messages(r["messages"], seed=i), "paraphrase_of": r["source_line"]}
-        for i, r in enumerate(originals[:12])
+        for i, r in enumerate(originals[:10])
     ]
     # The planted copies really differ in text, yet stay close in embedding space.
     assert all(dialog_text(p) != dialog_text(o) for p, o in zip(paraphrases, originals))
     rows = originals + paraphrases
-    result = curate(dedup_only(threshold=0.9), rows)
+    cache = tmp_path / "cache"  # the second run below reuses these embeddings
+    result = curate(dedup_only(threshold=0.9, cache_dir=cache), rows)
     kept_text = {dialog_text(r) for r in result.rows}
     assert kept_text == {dialog_text(r) for r in originals}  # ties: input order, originals first
-    assert result.summary["steps"][-1] == {"step": "semantic_dedup", "rows_in": 42, "rows_out": 30, "removed": 12}
+    assert result.summary["steps"][-1] == {"step": "semantic_dedup", "rows_in": 34, "rows_out": 24, "removed": 10}
     assert all(r["dedup_max_sim"] < 0.9 for r in result.rows)
 
     # Give the paraphrases the better reward: now the paraphrase of each pair is the one kept.
     table = {dialog_text(r): 0.0 for r in originals} | {dialog_text(p): 1.0 for p in paraphrases}
-    result = curate(dedup_only(threshold=0.9), rows, quality_scorer=TableScorer(table))
+    result = curate(dedup_only(threshold=0.9, cache_dir=cache), rows, quality_scorer=TableScorer(table))
     kept_text = {dialog_text(r) for r in result.rows}
-    assert kept_text == {dialog_text(r) for r in originals[12:] + paraphrases}
+    assert kept_text == {dialog_text(r) for r in originals[10:] + paraphrases}
     assert all("rm_score" in r and "priority" in r for r in result.rows)
 
 

@@ -1,0 +1,223 @@
+"""Semantic-dedup throughput: rows/s at 10k and 100k rows, split into embed / cluster / keep.
+
+Data: synthetic paraphrases of real rows. Every distinct chosen dialogue of the shipped HH-RLHF
+harmless test split is a *group*; the data set is each group's original plus seeded surface
+paraphrases (herd.sft.curation.paraphrase) until there are N rows, so the right answer is
+"one row per group" and the surplus kept is the duplicates dedup missed.
+
+Two ways to get the embeddings of N rows:
+
+* ``--embed real``: encode all N dialog texts with the real encoder (the honest end-to-end
+  time; on a shared 2-core CPU 100k rows take hours, see docs/benchmarks/curation.md);
+* ``--embed projected`` (default): encode every group's real original plus ``--para-rows`` real
+  text paraphrases, which measures the encoder's per-row cost and two cosine distributions
+  (original -> its paraphrase, original -> nearest other original). The N vectors are then the
+  real originals, synthetic distinct dialogs at "nearest other dialog" cosines from them, and
+  paraphrases at "paraphrase" cosines (``--dup-fraction`` of the rows), so the right answer is
+  known (one row per distinct dialog) and most rows are distinct, as in a real SFT set. Cluster
+  and keep times are measured on all N vectors; the embed time at N is the measured per-row cost
+  times N (the encoder's cost is per row, independent of N).
+
+Anchor (measured in the same run): the exact all-pairs greedy keep (one cluster, no k-means),
+which is what the paper's rule costs without clustering. Ratios are anchor time / ours.
+
+    python bench/dedup_throughput.py --sizes 1000 10000 100000 --out /tmp/dedup.json
+    python bench/dedup_throughput.py --sizes 10000 --embed real --device cuda   # a GPU box
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process, all threads: contention-independent work done."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+class Timer:
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, cpu_seconds() - self.cpu
+
+
+def hh_groups() -> list[list[dict]]:
+    from herd.core.chat_data import hh_to_messages
+
+    seen, groups = set(), []
+    with gzip.open(REPO / "data" / "hh-rlhf-harmless" / "test.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            m = hh_to_messages(json.loads(line))
+            if m[0]["content"] in seen or not all(x["content"] for x in m):
+                continue
+            seen.add(m[0]["content"])
+            groups.append(m)
+    return groups
+
+
+def synthetic_rows(groups: list[list[dict]], n: int) -> tuple[list[str], np.ndarray]:
+    """N dialog texts (originals first, then paraphrase rounds) and each row's group id."""
+    from herd.sft.curation.paraphrase import paraphrase_messages
+    from herd.sft.curation.rows import dialog_text
+
+    texts, gid = [], []
+    variant = 0
+    while len(texts) < n:
+        for g, messages in enumerate(groups):
+            if len(texts) == n:
+                break
+            m = messages if variant == 0 else paraphrase_messages(messages, seed=variant * 100003 + g)
+            texts.append(dialog_text({"messages": m}))
+            gid.append(g)
+        variant += 1
+    return texts, np.array(gid)
+
+
+def measure_encoder(groups, args):
+    """Encode every group's real original plus ``--para-rows`` real text paraphrases: gives the
+    encoder's per-row cost, the base vectors, and the measured cosine distributions."""
+    from herd.sft.curation.config import DedupConfig
+    from herd.sft.curation.embed import DialogEncoder
+    from herd.sft.curation.paraphrase import paraphrase_messages
+    from herd.sft.curation.rows import dialog_text
+
+    # Real mode measures everything at full size; a small sample here only gives the cosines.
+    groups = groups[: args.groups if args.embed == "projected" else 64]
+    texts = [dialog_text({"messages": m}) for m in groups]
+    texts += [dialog_text({"messages": paraphrase_messages(m, seed=g)}) for g, m in enumerate(groups[: args.para_rows])]
+    cfg = DedupConfig(device=args.device, precision=args.precision, batch_size=args.batch_size)
+    enc = DialogEncoder(cfg)
+    enc.encode(texts[:8])  # warm-up (first-call allocations)
+    with Timer() as t:
+        emb = enc.encode(texts)
+    base, para = emb[: len(groups)], emb[len(groups):]
+    para_cos = (base[: len(para)] * para).sum(1)
+    nearest = np.full(len(base), -1.0, dtype=np.float32)
+    for s in range(0, len(base), 1024):  # nearest other original, in blocks
+        sims = base[s : s + 1024] @ base.T
+        sims[np.arange(len(sims)), np.arange(s, s + len(sims))] = -1
+        nearest[s : s + 1024] = sims.max(1)
+    return enc, cfg, base, para_cos, nearest, {"rows": len(texts), "wall_s": t.wall, "cpu_s": t.cpu}
+
+
+def _at_cosine(anchor: np.ndarray, cos: np.ndarray, rng) -> np.ndarray:
+    """Unit vectors at the given cosines to ``anchor`` rows, in uniformly random directions."""
+    u = rng.standard_normal(anchor.shape).astype(np.float32)
+    u -= (u * anchor).sum(1, keepdims=True) * anchor
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    c = cos[:, None].astype(np.float32)
+    return c * anchor + np.sqrt(np.clip(1 - c * c, 0, None)) * u
+
+
+def projected_set(n: int, base, para_cos, nearest, dup_fraction: float, seed: int):
+    """N vectors: the real originals, then synthetic *distinct* dialogs (at cosines to a real
+    original drawn from the measured nearest-distinct-dialog cosines), then paraphrases of random
+    distinct rows (at cosines drawn from the measured paraphrase cosines). Returns (vectors,
+    number of distinct rows)."""
+    rng = np.random.default_rng(seed)
+    n_distinct = max(1, round(n * (1 - dup_fraction)))
+    n_real = min(n_distinct, len(base))
+    sib_of = np.arange(n_distinct - n_real) % len(base)
+    siblings = _at_cosine(base[sib_of], rng.choice(nearest, size=len(sib_of)), rng)
+    distinct = np.concatenate([base[:n_real], siblings])
+    src = rng.integers(0, n_distinct, n - n_distinct)
+    dups = _at_cosine(distinct[src], rng.choice(para_cos, size=len(src)), rng)
+    emb = np.concatenate([distinct, dups])
+    return emb[rng.permutation(n)], n_distinct
+
+
+def run_size(n, groups, base, para_cos, nearest, enc, cfg, enc_cost, args) -> dict:
+    from herd.sft.curation.dedup import greedy_keep, semantic_dedup
+    from herd.sft.curation.embed import embed_texts
+
+    if args.embed == "real":
+        texts, gid = synthetic_rows(groups, n)
+        n_distinct = len(set(gid.tolist()))
+        with Timer() as te:
+            emb = embed_texts(texts, enc, cfg)
+        embed = {"wall_s": te.wall, "cpu_s": te.cpu, "how": "measured"}
+    else:
+        emb, n_distinct = projected_set(n, base, para_cos, nearest, args.dup_fraction, seed=n)
+        per_wall, per_cpu = enc_cost["wall_s"] / enc_cost["rows"], enc_cost["cpu_s"] / enc_cost["rows"]
+        embed = {"wall_s": per_wall * n, "cpu_s": per_cpu * n, "how": f"projected from {enc_cost['rows']} rows"}
+    priority = np.ones(n)
+    with Timer() as td:
+        res = semantic_dedup(emb, priority, args.threshold, args.cluster_size, seed=0)
+    cluster_s, keep_s = res.seconds["cluster"], res.seconds["greedy_keep"]
+    row = {
+        "rows": n, "distinct": n_distinct, "clusters": res.n_clusters, "kept": int(res.keep.sum()),
+        "missed_duplicates": int(res.keep.sum()) - n_distinct,
+        "embed": embed, "cluster_s": cluster_s, "keep_s": keep_s, "dedup_wall_s": td.wall, "dedup_cpu_s": td.cpu,
+        "dedup_rows_per_s": n / (cluster_s + keep_s),
+        "end_to_end_rows_per_s": n / (embed["wall_s"] + cluster_s + keep_s),
+        "loadavg": os.getloadavg(),
+    }
+    if n <= args.anchor_max:
+        with Timer() as ta:
+            exact, _ = greedy_keep(np.ascontiguousarray(emb), args.threshold)
+        row.update(anchor_exact_keep_s=ta.wall, anchor_cpu_s=ta.cpu, anchor_kept=int(exact.sum()),
+                   speedup_vs_anchor=ta.wall / (cluster_s + keep_s))
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
+    ap.add_argument("--embed", choices=["projected", "real"], default="projected")
+    ap.add_argument("--groups", type=int, default=100000, help="at most this many real HH dialogs (all ~2.3k by default)")
+    ap.add_argument("--para-rows", type=int, default=300, help="real text paraphrases encoded for the cosine distribution")
+    ap.add_argument("--dup-fraction", type=float, default=0.5, help="projected mode: share of rows that are paraphrases")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--threshold", type=float, default=0.9)
+    ap.add_argument("--cluster-size", type=int, default=2000)
+    ap.add_argument("--anchor-max", type=int, default=100000, help="largest N for the exact all-pairs anchor")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+
+    import torch
+
+    groups = hh_groups()
+    load0 = os.getloadavg()
+    enc, cfg, base, para_cos, nearest, enc_cost = measure_encoder(groups, args)
+    encoder = {
+        **enc_cost, "rows_per_s": enc_cost["rows"] / enc_cost["wall_s"],
+        "cpu_ms_per_row": 1000 * enc_cost["cpu_s"] / enc_cost["rows"],
+        "paraphrase_cos": {q: float(np.quantile(para_cos, q)) for q in (0.0, 0.05, 0.5)},
+        "nearest_distinct_cos": {q: float(np.quantile(nearest, q)) for q in (0.5, 0.95, 1.0)},
+        "paraphrases_at_or_above_threshold": float((para_cos >= args.threshold).mean()),
+    }
+    print(json.dumps({"encoder": encoder}), flush=True)
+    results = [run_size(n, groups, base, para_cos, nearest, enc, cfg, enc_cost, args) for n in args.sizes]
+    report = {
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "device": enc.device, "loadavg_start": load0, "loadavg_end": os.getloadavg()},
+        "args": {k: str(v) for k, v in vars(args).items()}, "encoder": encoder, "sizes": results,
+    }
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    sys.exit(main())
