@@ -134,13 +134,22 @@ def _trainer_args(cfg: RewardConfig):
     )
 
 
-def train_reward(cfg: RewardConfig) -> Path:
-    """Train a reward model; returns the finished output dir (model, tokenizer, metrics.json)."""
+@dataclass
+class RewardRun:
+    """A reward trainer ready to train, with the data decisions that went into it."""
+
+    trainer: object
+    tokenizer: object
+    train_pairs: list[PreferencePair]
+    eval_pairs: list[PreferencePair]
+    report: object
+
+
+def build_reward_trainer(cfg: RewardConfig) -> RewardRun:
+    """Everything up to ``trainer.train()``: pairs, held-out split, encoding, TRL RewardTrainer."""
     from trl import RewardTrainer
 
     from herd.core.models import ModelSpec, load_reward_model, load_tokenizer
-    from herd.core.reward_scoring import RewardModelScorer
-    from herd.preference.output import copy_into, last_checkpoint, publish, save_final
 
     pairs, report = load_from_config(cfg.data)
     if cfg.eval_data is not None:
@@ -156,6 +165,16 @@ def train_reward(cfg: RewardConfig) -> Path:
         train_dataset=encode_pairs(pairs, tokenizer, cfg),
         processing_class=tokenizer,
     )
+    return RewardRun(trainer, tokenizer, pairs, eval_pairs, report)
+
+
+def train_reward(cfg: RewardConfig) -> Path:
+    """Train a reward model; returns the finished output dir (model, tokenizer, metrics.json)."""
+    from herd.core.reward_scoring import RewardModelScorer
+    from herd.preference.output import copy_into, last_checkpoint, publish, save_final
+
+    run = build_reward_trainer(cfg)
+    trainer, tokenizer, pairs, eval_pairs, report = run.trainer, run.tokenizer, run.train_pairs, run.eval_pairs, run.report
     result = trainer.train(resume_from_checkpoint=last_checkpoint(cfg.output_dir))
     scorer = RewardModelScorer(
         cfg.model, batch_size=cfg.eval_batch_size, max_length=cfg.max_length,

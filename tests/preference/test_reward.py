@@ -79,3 +79,33 @@ def test_rendering_uses_the_reward_models_own_tokenizer(tiny_tokenizer):
     long = [{"role": "user", "content": "word " * 300}, {"role": "assistant", "content": "final answer"}]
     cut = encode_for_reward(tiny_tokenizer, long, max_length=32)
     assert len(cut) == 32 and tiny_tokenizer.decode(cut).endswith("final answer<|eot_id|>")
+
+
+def test_trl_reward_loss_is_bradley_terry_or_llama2_margin(tiny_kit, tmp_path):
+    """TRL's RewardTrainer loss on a batch == herd's reward_pair_loss on independently scored
+    rewards: without margin (Llama 3) and with the rows' margins (Llama 2 eq. 2)."""
+    import torch
+
+    from herd.preference import RewardConfig
+    from herd.preference.data import PreferenceDataConfig
+    from herd.preference.losses import RewardLoss, reward_pair_loss
+    from herd.preference.reward import build_reward_trainer
+
+    rows = [r | {"margin": m} for r, m in zip(separable_rows()[:4], [0.0, 1.0, 2.0, 0.5])]
+    data = PreferenceDataConfig(str(write_jsonl(tmp_path / "m.jsonl", rows)))
+    for loss in ("bradley_terry", "margin"):
+        cfg = RewardConfig(model=str(tiny_kit["reward"]), output_dir=str(tmp_path / loss), data=data, eval_fraction=0, loss=loss)
+        run = build_reward_trainer(cfg)
+        ds = run.trainer.train_dataset
+        assert ("margin" in ds.column_names) == (loss == "margin")
+        batch = run.trainer.data_collator([ds[i] for i in range(4)])
+        run.trainer.model.eval()
+        with torch.no_grad():
+            got = run.trainer.compute_loss(run.trainer.model, dict(batch)).item()
+        scorer = RewardModelScorer(cfg.model, model=run.trainer.model, tokenizer=run.tokenizer)
+        rc = torch.tensor(scorer.score_ids([ds[i]["chosen_ids"] for i in range(4)]))
+        rr = torch.tensor(scorer.score_ids([ds[i]["rejected_ids"] for i in range(4)]))
+        margin = torch.tensor([0.0, 1.0, 2.0, 0.5])
+        expected = reward_pair_loss(rc, rr, margin, RewardLoss(loss)).mean().item()
+        assert got == pytest.approx(expected, abs=1e-5)
+    assert reward_pair_loss(rc, rr, margin, RewardLoss.MARGIN).mean() > reward_pair_loss(rc, rr).mean()
