@@ -15,11 +15,13 @@ import sys
 #: Modules that define ``register(subparsers)``; order = order in ``herd --help``.
 STAGE_CLIS: list[str] = [
     "herd.loop.core_cli",
+    "herd.loop.run_cli",
     "herd.loop.eval_cli",
     "herd.loop.sample_cli",
     "herd.sft.cli",
     "herd.sft.curation.cli",
     "herd.preference.cli",
+    "herd.safety.cli",
 ]
 
 
