@@ -30,10 +30,14 @@ class EvalJobConfig:
     """Reward-model directory; registered under the name ``eval.reward.scorer``."""
     verifier: Literal["number_match"] | None = "number_match"
     """Verifier for the verifier suite (final-number exact match, herd.core.verifiers)."""
-    guard: dict[str, Any] | str | None = None
-    """Guard spec handed to herd.safety.load_classifier (needed by the safety suite)."""
-    refusal: Literal["detector"] | None = "detector"
-    """Refusal judge for FRR: herd.safety.RefusalDetector."""
+    guard: str | None = "embedding"
+    """Guard for VR, a herd.safety.load_classifier spec: 'embedding' (the shipped embedding guard),
+    a .npz head file, a guard model directory (e.g. Llama-Guard-3-1B) or 'cascade:DIR'."""
+    guard_options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the guard (threshold, backend, form, ...)."""
+    refusal: Literal["detector", "keyword"] | None = "detector"
+    """Refusal judge for FRR: herd.safety.RefusalDetector (the shipped encoder head) or the
+    keyword-prefix baseline KeywordRefusalDetector."""
     history: list[str] = field(default_factory=list)
     """metrics.json files of earlier rounds, oldest first; with report_dir, the report covers
     them plus this evaluation."""
@@ -65,8 +69,11 @@ def build_judges(cfg: EvalJobConfig) -> tuple[dict, Any, Any]:
     if e.safety.enabled:
         from herd import safety as safety_stage
 
-        safety = safety_stage.load_classifier(cfg.guard) if cfg.guard is not None else None
-        refusal = safety_stage.RefusalDetector() if cfg.refusal == "detector" else None
+        safety = safety_stage.load_classifier(cfg.guard, **cfg.guard_options) if cfg.guard else None
+        if cfg.refusal == "detector":
+            refusal = safety_stage.RefusalDetector()
+        elif cfg.refusal == "keyword":
+            refusal = safety_stage.KeywordRefusalDetector()
     return scorers, safety, refusal
 
 

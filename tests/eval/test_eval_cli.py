@@ -38,10 +38,17 @@ def test_herd_eval_command_on_tiny_kit(tiny_kit, tmp_path, capsys):
         f"eval.output_dir={out}", f"report_dir={tmp_path / 'report'}", "round=0",
         "eval.generation.backend=hf", "eval.generation.max_new_tokens=4",
         "eval.reward.limit=2", "eval.verifier.limit=2", "eval.verifier.num_samples=4",
+        "eval.safety.limit_unsafe=3", "eval.safety.limit_safe=3",
     ]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["round"] == 0 and metrics["tie_rate"] == 1.0 and metrics["reward_n"] == 2
+    # the shipped embedding guard and refusal detector (herd.safety) judged the XSTest responses
+    assert metrics["violation_rate_n"] == 3 and metrics["false_refusal_rate_n"] == 3
+    assert metrics["violation_rate"] in (0.0, 1 / 3, 2 / 3, 1.0) and metrics["violation_errors"] == 0
+    rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert all(isinstance(r["violation"], bool) and 0.0 <= r["p_unsafe"] <= 1.0 for r in rows if r["set"] == "unsafe")
+    assert all(isinstance(r["refusal"], bool) for r in rows if r["set"] in ("safe", "unsafe"))
     assert "eval: reward_mean=" in capsys.readouterr().out
     history = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert [m["round"] for m in history] == [0]
