@@ -13,6 +13,7 @@ from herd.core.artifacts import atomic_dir, atomic_write_json, atomic_write_json
 from herd.sft.curation.pipeline import CurationResult
 
 DATA_FILE = "data.jsonl"
+REMOVED_FILE = "removed.jsonl"
 SUMMARY_FILE = "summary.json"
 
 _HISTOGRAMS = {
@@ -69,11 +70,13 @@ def write_histograms(result: CurationResult, out_dir: Path) -> list[str]:
 
 
 def write_curated(result: CurationResult, out_dir: Path | str, config: dict[str, Any] | None = None) -> Path:
-    """Write ``data.jsonl`` (``{"messages", ...score columns}``), ``summary.json`` and the
-    histogram PNGs into ``out_dir``, replacing it as a whole."""
+    """Write ``data.jsonl`` (``{"messages", ...score columns}``), ``removed.jsonl`` (the dropped
+    rows with ``removed_by``), ``summary.json`` and the histogram PNGs into ``out_dir``,
+    replacing it as a whole."""
     out = Path(out_dir)
     with atomic_dir(out) as tmp:
         atomic_write_jsonl(tmp / DATA_FILE, result.rows)
+        atomic_write_jsonl(tmp / REMOVED_FILE, result.removed)
         plots = write_histograms(result, tmp)
         summary = dict(result.summary, plots=plots)
         if config is not None:

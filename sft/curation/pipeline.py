@@ -22,7 +22,7 @@ from herd.sft.curation.config import CurationConfig
 from herd.sft.curation.intentions import count_intentions
 from herd.sft.curation.judge import DIFFICULTY_RUBRIC, QUALITY_RUBRIC, judge_scores
 from herd.sft.curation.rows import dialog_text, read_rows, validate_rows
-from herd.sft.curation.rules import RuleCount, apply_rules
+from herd.sft.curation.rules import RuleCount, apply_rules, record_step
 from herd.sft.curation.scores import combine_quality, difficulty_norm
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ class CurationResult:
     summary: dict[str, Any]
     distributions: dict[str, list[float]] = field(default_factory=dict)
     """Score lists over every row that reached the scoring step (for the histograms)."""
+    removed: list[dict] = field(default_factory=list)
+    """Dropped rows with a ``removed_by`` column naming the step (and their scores so far), so a
+    user can read what each rule took out."""
 
     @property
     def rows_in(self) -> int:
@@ -134,18 +137,18 @@ def curate(
         validate_rows(rows)
     n_in = len(rows)
     work = [dict(r) for r in rows]  # the caller's rows are never modified
-    work, counts = apply_rules(work, cfg.rules)
+    removed: list[dict] = []
+    work, counts = apply_rules(work, cfg.rules, removed)
     quality = _score_quality(cfg, work, quality_scorer, judge_backend)
     if cfg.quality.filter and quality["high_quality"] is not None:
-        before = len(work)
-        work = [r for r in work if r["high_quality"]]
-        counts.append(RuleCount("quality_filter", before, len(work)))
+        before, work = work, [r for r in work if r["high_quality"]]
+        record_step("quality_filter", before, work, counts, removed)
     difficulty = _score_difficulty(cfg, work, judge_backend)
     dedup: dict[str, Any] = {}
     if cfg.dedup.enabled and work:
-        before = len(work)
+        before = work
         work, dedup = _dedup(cfg, work)
-        counts.append(RuleCount("semantic_dedup", before, len(work)))
+        record_step("semantic_dedup", before, work, counts, removed)
     distributions = {
         "rm_score": quality.pop("rm_scores"), "judge_quality": quality.pop("judge_scores"),
         "intentions": difficulty.pop("intentions"), "judge_difficulty": difficulty.pop("judge_scores"),
@@ -158,4 +161,4 @@ def curate(
         "seconds_total": time.perf_counter() - t_start,
     }
     log.info("curation: %d rows in, %d out", n_in, len(work))
-    return CurationResult(work, counts, summary, distributions)
+    return CurationResult(work, counts, summary, distributions, removed)

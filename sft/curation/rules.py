@@ -141,25 +141,36 @@ def balance_apologies(rows: list[dict], rule: ApologyRule) -> list[dict]:
     return [r for i, (r, f) in enumerate(zip(rows, flags)) if not f or i in chosen]
 
 
-def _filter(rows: list[dict], name: str, drop: Callable[[dict], bool], counts: list[RuleCount]) -> list[dict]:
-    kept = [r for r in rows if not drop(r)]
-    counts.append(RuleCount(name, len(rows), len(kept)))
-    return kept
+def record_step(
+    name: str, before: list[dict], after: list[dict], counts: list[RuleCount], removed: list[dict] | None
+) -> None:
+    """Count one step and, when asked, keep what it dropped (tagged with the step's name)."""
+    counts.append(RuleCount(name, len(before), len(after)))
+    if removed is not None and len(after) < len(before):
+        survivors = {id(r) for r in after}
+        removed.extend({**r, "removed_by": name} for r in before if id(r) not in survivors)
 
 
-def apply_rules(rows: list[dict], cfg: RulesConfig) -> tuple[list[dict], list[RuleCount]]:
-    """Run the enabled rules in order; return the survivors and one count per enabled rule."""
-    counts: list[RuleCount] = []
+def apply_rules(
+    rows: list[dict], cfg: RulesConfig, removed: list[dict] | None = None
+) -> tuple[list[dict], list[RuleCount]]:
+    """Run the enabled rules in order; return the survivors and one count per enabled rule.
+    Dropped rows are appended to ``removed`` (with a ``removed_by`` column) when it is given."""
+    steps: list[tuple[str, Callable[[list[dict]], list[dict]]]] = []
     if cfg.empty.enabled:
-        rows = _filter(rows, "empty", lambda r: is_empty(r, cfg.empty), counts)
+        steps.append(("empty", lambda rs: [r for r in rs if not is_empty(r, cfg.empty)]))
     if cfg.truncated.enabled:
-        rows = _filter(rows, "truncated", lambda r: is_truncated(r, cfg.truncated), counts)
+        steps.append(("truncated", lambda rs: [r for r in rs if not is_truncated(r, cfg.truncated)]))
     if cfg.language.expected is not None:
-        rows = _filter(rows, "wrong_language", lambda r: is_wrong_language(r, cfg.language), counts)
+        steps.append(("wrong_language", lambda rs: [r for r in rs if not is_wrong_language(r, cfg.language)]))
     if cfg.expressive.enabled:
-        rows = _filter(rows, "excessive_emoji_or_exclamation", lambda r: is_overexpressive(r, cfg.expressive), counts)
+        steps.append(("excessive_emoji_or_exclamation",
+                      lambda rs: [r for r in rs if not is_overexpressive(r, cfg.expressive)]))
     if cfg.apology.enabled:
-        before = len(rows)
-        rows = balance_apologies(rows, cfg.apology)
-        counts.append(RuleCount("apology_balance", before, len(rows)))
+        steps.append(("apology_balance", lambda rs: balance_apologies(rs, cfg.apology)))
+    counts: list[RuleCount] = []
+    for name, step in steps:
+        after = step(rows)
+        record_step(name, rows, after, counts, removed)
+        rows = after
     return rows, counts

@@ -37,6 +37,10 @@ def test_herd_curate_writes_dataset_summary_plots_and_manifest(tmp_path, capsys)
     data = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
     assert [r["id"] for r in data] == [1, 3, 6]  # extra columns kept, input order kept
     assert data[2]["intentions"] == 2 and "dedup_max_sim" in data[0] and data[0]["messages"] == rows[0]["messages"]
+    removed = {r["id"]: r for r in map(json.loads, (out / "removed.jsonl").read_text().splitlines())}
+    assert {i: r["removed_by"] for i, r in removed.items()} == {
+        4: "empty", 5: "excessive_emoji_or_exclamation", 2: "semantic_dedup"}
+    assert removed[2]["dedup_max_sim"] > 0.99  # the exact duplicate of row 1
     summary = json.loads((out / "summary.json").read_text())
     steps = {s["step"]: (s["rows_in"], s["rows_out"]) for s in summary["steps"]}
     assert steps["empty"] == (6, 5) and steps["excessive_emoji_or_exclamation"] == (5, 4)
