@@ -101,3 +101,36 @@ def test_lora_trains_every_adapter_and_merges_into_a_plain_model(make_cfg, tiny_
     changed = {k for k in before if not torch.equal(before[k], merged[k])}
     linear = {k for k in before if k.endswith("proj.weight")}
     assert changed == linear  # all-linear adapters folded in; norms/embeddings/head untouched
+
+
+def test_unmerged_lora_output_is_an_adapter_dir_that_loads_on_its_base(make_cfg):
+    from peft import AutoPeftModelForCausalLM
+
+    from herd.sft import LoraSettings
+
+    out = train_sft(make_cfg("adapter", max_steps=2, lora=LoraSettings(r=4, alpha=8, merge=False)))
+    assert (out / "adapter_config.json").exists() and not (out / "model.safetensors").exists()
+    assert (out / "chat_template.jinja").exists()
+    model = AutoPeftModelForCausalLM.from_pretrained(str(out))  # the adapter finds its base via adapter_config.json
+    assert any("lora_" in name for name, _ in model.named_parameters())
+
+
+def test_qlora_without_gpu_is_a_clear_error_and_writes_nothing(make_cfg):
+    from herd.sft import LoraSettings
+
+    cfg = make_cfg("q", lora=LoraSettings(quantize_4bit=True))
+    with pytest.raises(ValueError, match="QLoRA.*CUDA GPU and the bitsandbytes"):
+        train_sft(cfg)
+    assert not Path(cfg.output_dir).exists()
+
+
+def test_packing_runs_padding_free_only_on_flash_attention(make_cfg, monkeypatch):
+    import herd.sft.train as train
+
+    cfg = make_cfg(packing=True)
+    assert train.attention_impl(cfg) == "sdpa"  # this machine: no GPU
+    monkeypatch.setattr(train, "_cuda", lambda: True)
+    monkeypatch.setattr(train.importlib.util, "find_spec", lambda name: object() if name == "flash_attn" else None)
+    assert train.attention_impl(cfg) == "flash_attention_2"
+    assert make_cfg(attn_implementation="eager").attn_implementation == "eager"
+    assert train.attention_impl(make_cfg(attn_implementation="eager")) == "eager"
