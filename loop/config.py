@@ -27,6 +27,8 @@ class PromptSet:
     """Prepended as a system message to every prompt of this set."""
     limit: int | None = None
     """Use only the first N rows (smoke runs)."""
+    format: Literal["rows", "gsm8k", "hh-rlhf"] = "rows"
+    """'rows' = herd prompt rows; 'gsm8k' / 'hh-rlhf' = those data sets' own files."""
 
 
 @dataclass
@@ -38,7 +40,8 @@ class DataSources:
     sft: list[str] = field(default_factory=list)
     """Seed SFT data (chat rows), used by the warm start and, when ``sft.include_seed_data``, every round."""
     preference: list[str] = field(default_factory=list)
-    """Human preference data for the reward model (rows prompt/chosen/rejected)."""
+    """Human preference data for the reward model: rows prompt/chosen/rejected, or HH-RLHF
+    dialogue pairs (converted on the fly)."""
     eval_prompts: list[PromptSet] = field(default_factory=list)
     """Held-out prompts for eval (empty = the sampling prompts)."""
 

@@ -186,7 +186,7 @@ class RoundRunner:
 
         out = rdir / "sample"
         prompt_sets = [
-            {"path": ps.path, "name": ps.name, "system_prompt": ps.system_prompt, "limit": ps.limit}
+            {"path": ps.path, "name": ps.name, "system_prompt": ps.system_prompt, "limit": ps.limit, "format": ps.format}
             for ps in self.cfg.data.prompts
         ]
         settings = dict(self.cfg.sampling.settings)
@@ -407,11 +407,26 @@ def _steps(model_dir: Path) -> int:
 def _concat_jsonl(dest: Path, sources: list[Path], dry_run: bool = False) -> Path:
     if dry_run:
         return dest  # planning reads what the last real run wrote; it writes nothing
+    import gzip
+
+    from herd.core.chat_data import hh_to_preference
+
     rows = []
     for src in sources:
         if not src.exists():
             raise FileNotFoundError(f"{src}: expected data file is missing")
-        with open(src, encoding="utf-8") as f:
-            rows.extend(json.loads(line) for line in f if line.strip())
+        opener = gzip.open if src.suffix == ".gz" else open
+        with opener(src, "rt", encoding="utf-8") as f:
+            for line_no, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{src}: row {line_no}: not valid JSON ({e})") from e
+                # HH-RLHF pairs are whole dialogues; the preference stages read prompt/chosen/rejected.
+                if isinstance(row.get("chosen"), str) and "prompt" not in row:
+                    row = hh_to_preference(row)
+                rows.append(row)
     atomic_write_jsonl(dest, rows)
     return dest

@@ -55,6 +55,20 @@ def content_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+#: Stage-config keys holding paths the runner fills in; their content is hashed as inputs.
+PATH_KEYS = frozenset({"model", "output_dir", "data", "reference_path", "input", "output", "previous_metrics"})
+
+
+def strip_paths(config: Any) -> Any:
+    """``config`` without runner-filled path keys (recursively through a top-level ``stage`` key)."""
+    if not isinstance(config, dict):
+        return config
+    out = {k: v for k, v in config.items() if k not in PATH_KEYS}
+    if isinstance(out.get("stage"), dict):
+        out["stage"] = strip_paths(out["stage"])
+    return out
+
+
 @dataclass
 class StageState:
     key: str
@@ -99,8 +113,12 @@ class StageRunner:
         inputs: dict[str, str],
         fn: Callable[[], dict[str, Any] | None],
     ) -> Manifest:
-        """Run ``fn`` (which writes ``output``) unless a matching manifest says it is done."""
-        config_hash = hash_config(config)
+        """Run ``fn`` (which writes ``output``) unless a matching manifest says it is done.
+
+        ``config`` is hashed without its path-valued keys (model, data, output dirs): what those
+        point at is covered by ``inputs``' content hashes, so a moved workdir stays valid.
+        """
+        config_hash = hash_config(strip_paths(config))
         done = self.read_manifest(key)
         if self.dry_run:
             return self._plan(key, output, config_hash, inputs, done)
@@ -180,7 +198,7 @@ class StageRunner:
         manifest = self.read_manifest(key)
         if manifest is None:
             return StageState(key, "running" if status_file.exists() else "pending")
-        if config is not None and inputs is not None and not manifest.matches(hash_config(config), inputs):
+        if config is not None and inputs is not None and not manifest.matches(hash_config(strip_paths(config)), inputs):
             return StageState(key, "stale", manifest)
         return StageState(key, "done", manifest)
 
