@@ -34,7 +34,7 @@ def test_tiny_recipe_runs_through_the_cli(tiny_kit, tmp_path, monkeypatch, capsy
         f"output_dir={tmp_path / 'out'}",
         "prompt_sets=[{path: data/gsm8k/test.jsonl, format: gsm8k, name: math, limit: 2},"
         " {path: data/hh-rlhf-harmless/test.jsonl.gz, format: hh-rlhf, name: harmless, limit: 2, scorers: [reward]}]",
-        "sampling.k=2", "sampling.max_new_tokens=8", "backend=hf", "safety=null", "selection.safety_pairs=false",
+        "sampling.k=2", "sampling.max_new_tokens=8", "backend=hf",
     ]
     assert herd_main(["sample", "--config", "recipes/sampling/tiny.yaml", *overrides]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -42,6 +42,7 @@ def test_tiny_recipe_runs_through_the_cli(tiny_kit, tmp_path, monkeypatch, capsy
     rows = read_jsonl(tmp_path / "out" / "samples.jsonl")
     assert {r["prompt_set"] for r in rows} == {"math", "harmless"}
     assert all(set(r["scores"]) == ({"reward", "verifier"} if r["prompt_set"] == "math" else {"reward"}) for r in rows)
+    assert all(r["verdict"] is not None and r["prompt_verdict"] is not None for r in rows)  # the shipped guard ran
     harmless = next(r for r in rows if r["prompt_set"] == "harmless")
     assert harmless["prompt_id"] == "harmless-test-1"
 

@@ -1,0 +1,244 @@
+"""Generation throughput for rejection sampling (issue #5), all figures from one run.
+
+Same prompts (real GSM8K questions, with a system prompt) and same K for every row:
+
+1. engines: generated tokens/s of HF ``generate`` (the anchor) vs the vLLM engine with
+   ``n=K`` requests, with K seeded ``n=1`` requests per prompt (herd's default, prefix cache on),
+   and with those repeated prompts and the prefix cache off (no prompt sharing at all);
+2. stage: the whole ``herd sample`` stage (generation + reward scoring + selection + writing +
+   merge) vs the raw engine on the same work, same engine (target: >= 0.8x);
+3. rm_sorting: reward-model scoring of the stage's samples with length-sorted batches vs
+   unsorted (target: >= 1.5x).
+
+Outputs have varying lengths from stop tokens, never a forced length. A randomly initialised
+tiny model almost never emits <|eot_id|>, so on the built tiny models the stop set also holds
+``--stop-reserved`` reserved special tokens (about that many in ~2300 tokens per step end a
+sample). With ``--model`` (a real checkpoint, e.g. on a GPU box) the Llama 3 stops alone are used.
+
+CPU (this machine):  python bench/generation_throughput.py --out docs/benchmarks/generation.json
+GPU (Llama 3.2 1B, anchor = HF generate, 32 prompts x K=8 x 256 tokens, 2,649 tok/s on an H200):
+  python bench/generation_throughput.py --model PATH/Llama-3.2-1B-Instruct \\
+      --reward-model PATH/reward --prompts 32 --k 8 --max-new-tokens 256 --dtype bfloat16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+GSM8K = REPO / "data" / "gsm8k" / "test.jsonl"
+SYSTEM = "Solve the problem step by step and end with the final answer as a number."
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="policy checkpoint (default: build the tiny model)")
+    p.add_argument("--reward-model", help="reward model checkpoint (default: the tiny reward model)")
+    p.add_argument("--shape", default="small", choices=["micro", "small"], help="tiny model shape")
+    p.add_argument("--prompts", type=int, default=32)
+    p.add_argument("--k", type=int, default=8)
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--stop-reserved", type=int, default=36, help="reserved specials in the stop set (tiny only)")
+    p.add_argument("--shard-size", type=int, default=16)
+    p.add_argument("--rm-batch-size", type=int, default=16)
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--kv-cache-gib", type=float, default=2.0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads for HF generate and reward scoring (CPU only). vLLM's CPU build "
+                        "binds its model to one core on a 2-core machine (one reserved), so 1 compares like "
+                        "with like; on a machine shared with other jobs 2 threads also oversubscribe badly")
+    p.add_argument("--skip", nargs="*", default=[], help="sections to skip: hf, vllm_n, nocache, stage, rm")
+    p.add_argument("--out", type=Path, help="write the results JSON here")
+    return p.parse_args()
+
+
+def setup_models(args, work: Path) -> tuple[str, str, tuple[str, ...]]:
+    from herd.core.generation import LLAMA3_STOP_TOKENS
+    from herd.core.tiny import build_tiny, llama3_special_tokens
+
+    if args.model:
+        if not args.reward_model:
+            raise SystemExit("--model needs --reward-model")
+        return args.model, args.reward_model, LLAMA3_STOP_TOKENS
+    paths = build_tiny(work / "tiny", shape=args.shape, seed=0)
+    reserved = [t for t in llama3_special_tokens() if "reserved" in t][: args.stop_reserved]
+    return str(paths["policy"]), str(paths["reward"]), tuple(LLAMA3_STOP_TOKENS) + tuple(reserved)
+
+
+def prompt_file(n: int, work: Path) -> Path:
+    from herd.core.verifiers import load_gsm8k
+
+    rows = [{"id": r["id"], "messages": r["messages"], "system_prompt": SYSTEM} for r in load_gsm8k(GSM8K, limit=n)]
+    path = work / "prompts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def timed_generate(backend, texts, keys, spec) -> dict:
+    backend.generate(texts[:2], spec, prompt_keys=[f"warm-{k}" for k in keys[:2]])  # warm-up
+    t = time.perf_counter()
+    out = backend.generate(texts, spec, prompt_keys=keys)
+    dt = time.perf_counter() - t
+    lengths = [len(s.token_ids) for per in out for s in per]
+    return {
+        "s": round(dt, 3),
+        "generated_tokens": sum(lengths),
+        "tok_per_s": round(sum(lengths) / dt, 1),
+        "sequences": len(lengths),
+        "mean_len": round(statistics.mean(lengths), 1),
+        "min_len": min(lengths),
+        "max_len": max(lengths),
+        "truncated_frac": round(sum(s.truncated for per in out for s in per) / len(lengths), 3),
+    }
+
+
+def stage_vs_raw(args, cfg_kwargs, engine, texts, keys, spec, raw: dict, work: Path) -> dict:
+    """The whole stage on the same engine and prompts. Engine start-up and reward-model loading
+    are outside both timings; everything else the stage does (prompt checks, model hash, scoring,
+    selection, shard writes, merge, manifest) is inside."""
+    from herd.core.reward_scoring import RewardModelScorer
+    from herd.rejection_sampling import SampleConfig, run_sampling
+
+    cfg = SampleConfig(output_dir=work / "stage", **cfg_kwargs)
+    rm = RewardModelScorer(args._rm, batch_size=args.rm_batch_size, name="reward")
+    t = time.perf_counter()
+    out = run_sampling(cfg, {"reward": rm}, backend=engine)
+    dt = time.perf_counter() - t
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {
+        "s": round(dt, 3),
+        "generated_tokens": metrics["generated_tokens"],
+        "tok_per_s": round(metrics["generated_tokens"] / dt, 1),
+        "same_tokens_as_raw": metrics["generated_tokens"] == raw["generated_tokens"],
+        "ratio_vs_raw_engine": round(metrics["generated_tokens"] / dt / raw["tok_per_s"], 3),
+        "breakdown_s": {k: round(v, 3) for k, v in metrics["timings"].items()},
+        "sft_rows": metrics["sft_kept"],
+        "pairs": metrics["pairs"],
+        "samples_file": str(out / "samples.jsonl"),
+    }
+
+
+def rm_sorting(args, samples_file: Path, prompts_path: Path) -> dict:
+    """Score the stage's samples with length-sorted batches vs in arrival order."""
+    from herd.core.reward_scoring import RewardModelScorer
+    from herd.rejection_sampling import PromptSetConfig, load_prompts
+
+    prompts = {p.id: p for p in load_prompts([PromptSetConfig(path=prompts_path)])}
+    rows = [json.loads(line) for line in samples_file.read_text().splitlines()]
+    convs = [[*prompts[r["prompt_id"]].messages, {"role": "assistant", "content": r["text"]}] for r in rows]
+    result = {}
+    for label, sort in (("unsorted", False), ("sorted", True)):
+        rm = RewardModelScorer(args._rm, batch_size=args.rm_batch_size, sort_by_length=sort, name="reward")
+        encoded = rm.encode(convs)
+        rm.score_ids(encoded[: args.rm_batch_size])  # warm-up
+        best = min(_time(lambda: rm.score_ids(encoded)) for _ in range(3))
+        result[label] = {"s": round(best, 3), "sequences_per_s": round(len(encoded) / best, 1)}
+        result["tokens"] = sum(len(e) for e in encoded)
+    result["speedup_sorted"] = round(result["unsorted"]["s"] / result["sorted"]["s"], 3)
+    return result
+
+
+def _time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def vllm_rows(args, model, texts, keys, spec, stage_kwargs, work) -> dict:
+    from herd.core.generation.vllm import VLLMBackend, VLLMEngineConfig
+
+    rows: dict = {}
+    variants = [
+        ("vllm_n_k_prefix_cache", "n", True, "vllm_n"),
+        ("vllm_per_sample_prefix_cache", "per_sample", True, None),
+        ("vllm_repeated_no_prefix_cache", "per_sample", False, "nocache"),
+    ]
+    for label, mode, cache, skip_key in variants:
+        if skip_key in args.skip:
+            continue
+        cfg = VLLMEngineConfig(dtype=args.dtype, kv_cache_gib=args.kv_cache_gib, enable_prefix_caching=cache, request_mode=mode)
+        t = time.perf_counter()
+        try:
+            engine = VLLMBackend(model, engine=cfg, seed=spec.seed)
+        except Exception as e:  # record, keep going: the other rows still compare
+            rows[label] = {"error": str(e)[-800:]}
+            continue
+        startup = time.perf_counter() - t
+        try:
+            rows[label] = {**timed_generate(engine, texts, keys, spec), "engine_startup_s": round(startup, 1)}
+            if label == "vllm_per_sample_prefix_cache" and "stage" not in args.skip:
+                rows["stage"] = stage_vs_raw(args, stage_kwargs, engine, texts, keys, spec, rows[label], work)
+        except Exception as e:
+            rows[label] = {"error": str(e)[-800:]}
+        finally:
+            engine.close()
+    return rows
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    from herd.core.generation import SamplingSpec
+    from herd.core.generation.hf import HFBackend
+    from herd.core.models import ModelSpec, load_tokenizer
+    from herd.rejection_sampling import PromptSetConfig, SamplerConfig, load_prompts
+    from herd.rejection_sampling.prompts import render_prompts
+
+    if not torch.cuda.is_available():
+        torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="herd_genbench_"))
+    model, args._rm, stops = setup_models(args, work)
+    prompts_path = prompt_file(args.prompts, work)
+    prompts = load_prompts([PromptSetConfig(path=prompts_path)])
+    render_prompts(prompts, load_tokenizer(model), 10**9, args.max_new_tokens)
+    texts, keys = [p.text for p in prompts], [p.id for p in prompts]
+    sampler = SamplerConfig(k=args.k, max_new_tokens=args.max_new_tokens, temperature=1.0, seed=0, stop_tokens=list(stops))
+    spec = sampler.spec()
+    results: dict = {
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
+                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "setup": {"model": model if args.model else f"tiny {args.shape} (built, random init)",
+                  "prompts": len(prompts), "k": args.k, "max_new_tokens": args.max_new_tokens,
+                  "stop_tokens": len(stops), "mean_prompt_tokens": round(statistics.mean(p.n_tokens for p in prompts), 1),
+                  "shard_size": args.shard_size, "rm_batch_size": args.rm_batch_size, "dtype": args.dtype,
+                  "torch_threads": torch.get_num_threads()},
+    }
+    if "hf" not in args.skip:
+        hf = HFBackend(ModelSpec(model, dtype=args.dtype), batch_size=len(prompts))
+        results["hf_generate"] = timed_generate(hf, texts, keys, spec)
+        hf.close()
+        print(json.dumps(results["hf_generate"]), flush=True)
+    stage_kwargs = dict(
+        model=model, prompt_sets=[PromptSetConfig(path=prompts_path)], sampling=sampler, backend="vllm",
+        shard_size=args.shard_size,
+    )
+    results.update(vllm_rows(args, model, texts, keys, spec, stage_kwargs, work))
+    anchor = results.get("hf_generate", {}).get("tok_per_s")
+    for label, row in results.items():
+        if anchor and isinstance(row, dict) and "tok_per_s" in row and label != "stage":
+            row["ratio_vs_hf_generate"] = round(row["tok_per_s"] / anchor, 3)
+    cached = results.get("vllm_per_sample_prefix_cache", {}).get("tok_per_s")
+    uncached = results.get("vllm_repeated_no_prefix_cache", {}).get("tok_per_s")
+    if cached and uncached:
+        results["prompt_sharing_speedup"] = round(cached / uncached, 3)
+    if "stage" in results and "rm" not in args.skip:
+        results["rm_sorting"] = rm_sorting(args, Path(results["stage"].pop("samples_file")), prompts_path)
+    print(json.dumps(results, indent=2))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
