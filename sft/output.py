@@ -52,6 +52,7 @@ def run_metrics(trainer, stats, result, resumed_from: str | None) -> dict:
         "runtime_s": result.metrics.get("train_runtime"),
         "resumed_from": Path(resumed_from).name if resumed_from else None,
         "num_processes": trainer.accelerator.num_processes,
+        "distributed_type": str(trainer.accelerator.distributed_type.value),
         "data": stats.as_dict(),
     }
 
