@@ -103,3 +103,32 @@ def test_packed_row_logits_equal_each_conversation_alone(tiny_kit, tiny_tokenize
     assert torch.allclose(packed_logits[0, : sum(packed["seq_lengths"])], torch.cat(alone), atol=1e-5)
     n1 = len(examples[1]["input_ids"])
     assert torch.allclose(packed_logits[1, :n1], alone[1], atol=1e-5)
+
+
+def test_dataset_stats_count_skipped_truncated_and_dropped_rows(tiny_kit, tiny_tokenizer, chat_file, tmp_path):
+    import json
+
+    from herd.sft import SFTConfig
+    from herd.sft.data import build_dataset
+
+    lines = chat_file.read_text().splitlines()
+    lines += [json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": ""}]}), "{oops"]
+    data = tmp_path / "mixed.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    lengths = [len(encode_row(tiny_tokenizer, ChatRow(json.loads(x)["messages"], "-", "-"), "all")["input_ids"])
+               for x in lines[:16]]
+    limit = sorted(lengths)[8]  # about half the rows are longer than this
+
+    def stats(**kw):
+        cfg = SFTConfig(model=str(tiny_kit["policy"]), data=[str(data)], output_dir="unused",
+                        bad_rows="skip", max_length=limit, **kw)
+        return build_dataset(tiny_tokenizer, cfg)
+
+    ds, s = stats(overlong="drop", packing=False)
+    longer = sum(n > limit for n in lengths)
+    assert (s.rows_read, s.rows_malformed) == (18, 2)
+    assert s.malformed_reasons == {"empty assistant turn": 1, "not valid JSON": 1}
+    assert s.rows_dropped_overlong == longer and s.examples == 16 - longer == len(ds)
+    ds, s = stats(overlong="truncate", packing=True)
+    assert s.rows_truncated + s.rows_dropped_no_target == longer and s.rows_dropped_overlong == 0
+    assert max(len(r) for r in ds["input_ids"]) <= limit and sum(map(sum, ds["seq_lengths"])) == s.tokens
