@@ -10,7 +10,8 @@ each problem is reported with its file and row: ``line N`` (1-based) for JSONL, 
 
 :func:`hh_to_preference` is the public converter the preference stage reuses: it turns an HH-RLHF
 ``{"chosen", "rejected"}`` pair into TRL's conversational preference row
-``{"prompt": [messages], "chosen": [assistant message], "rejected": [assistant message]}``.
+``{"prompt": [messages], "chosen": [assistant message], "rejected": [assistant message]}``;
+:func:`load_hh_preferences` applies it to whole files with the same row-numbered reporting.
 """
 
 from __future__ import annotations
@@ -258,3 +259,27 @@ def load_chat_data(
     if out.problems and bad_rows == "fail":
         raise ChatDataError(problems_message(out.problems) + "\n(set bad_rows: skip to drop them)")
     return out
+
+
+def load_hh_preferences(
+    paths: list[Path | str] | Path | str, bad_rows: BadRows = "fail"
+) -> tuple[list[dict[str, list[dict[str, str]]]], list[RowProblem]]:
+    """HH-RLHF files -> TRL conversational preference rows (:func:`hh_to_preference`) + skipped rows.
+
+    Same reporting as :func:`load_chat_data`: every bad row is listed by file and row, and with
+    ``bad_rows="fail"`` they stop the load together.
+    """
+    rows: list[dict] = []
+    problems: list[RowProblem] = []
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        for loc, record in read_records(path):
+            if isinstance(record, RowProblem):
+                problems.append(record)
+                continue
+            try:
+                rows.append(hh_to_preference(record))
+            except ChatFormatError as e:
+                problems.append(RowProblem(str(path), loc, f"bad HH-RLHF row: {e}"))
+    if problems and bad_rows == "fail":
+        raise ChatDataError(problems_message(problems) + "\n(set bad_rows: skip to drop them)")
+    return rows, problems

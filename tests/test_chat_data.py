@@ -14,6 +14,7 @@ from herd.core.chat_data import (
     hh_to_messages,
     hh_to_preference,
     load_chat_data,
+    load_hh_preferences,
     parse_hh_dialogue,
 )
 
@@ -126,3 +127,11 @@ def test_datasets_directory_rows_are_reported_by_index(tmp_path):
 def test_missing_file_is_an_error_naming_it(tmp_path):
     with pytest.raises(ChatDataError, match="nope.jsonl: no such file"):
         load_chat_data([tmp_path / "nope.jsonl"])
+
+
+def test_hh_preference_files_load_with_row_numbered_problems():
+    with pytest.raises(ChatDataError, match=r"test\.jsonl\.gz: line \d+: bad HH-RLHF row: empty assistant turn"):
+        load_hh_preferences(HH)
+    rows, problems = load_hh_preferences(HH, bad_rows="skip")
+    assert len(rows) + len(problems) == 2312 and rows[0]["chosen"][0]["role"] == "assistant"
+    assert all(p.location.startswith("line ") for p in problems)
