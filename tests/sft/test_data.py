@@ -132,3 +132,11 @@ def test_dataset_stats_count_skipped_truncated_and_dropped_rows(tiny_kit, tiny_t
     ds, s = stats(overlong="truncate", packing=True)
     assert s.rows_truncated + s.rows_dropped_no_target == longer and s.rows_dropped_overlong == 0
     assert max(len(r) for r in ds["input_ids"]) <= limit and sum(map(sum, ds["seq_lengths"])) == s.tokens
+
+
+def test_tokenizing_in_worker_processes_gives_the_same_examples(tiny_tokenizer):
+    from herd.sft.data import encode_all
+
+    rows = [ChatRow(CONVERSATION, "mem", f"line {i}") for i in range(3)]
+    rows += [ChatRow(CONVERSATION[1:3], "mem", f"line {i}") for i in range(3, 6)]
+    assert encode_all(tiny_tokenizer, rows, "all", num_proc=2) == encode_all(tiny_tokenizer, rows, "all", None)
