@@ -77,7 +77,33 @@ def eval_refusal() -> dict:
         for o, r in zip(ok, rows):
             kinds[r["kind"]].append(o)
         out[name] = {"accuracy": sum(ok) / len(ok), "by_kind": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(kinds.items())}}
+    out.update(refusal_cross_validated())
     return out
+
+
+def refusal_cross_validated(folds: int = 5) -> dict:
+    """The test split is small (about 50 rows), so also: grouped k-fold accuracy over all rows
+    (each fold's head trained on the other folds, same features and C as the shipped head;
+    groups = response text, so no text is on both sides), and the baseline on all rows."""
+    import numpy as np
+    from sklearn.model_selection import GroupKFold
+
+    from herd.safety.data import iter_jsonl
+    from herd.safety.encoder import shared_encoder
+    from herd.safety.heads import fit_logistic
+    from herd.safety.refusal import DEFAULT_C, keyword_refusal, refusal_features
+
+    rows = [o for _, o in iter_jsonl(REPO / "data" / "safety" / "refusal.jsonl")]
+    x = refusal_features(shared_encoder(), [r["response"] for r in rows])
+    y = np.array([r["refusal"] for r in rows])
+    groups = [r["response"].strip().lower() for r in rows]
+    pred = np.zeros(len(rows), dtype=bool)
+    for tr, te in GroupKFold(n_splits=folds).split(x, y, groups):
+        w, b = fit_logistic(x[tr], y[tr], DEFAULT_C)
+        pred[te] = x[te] @ w + b >= 0
+    kw = np.array([keyword_refusal(r["response"]) for r in rows])
+    return {"all_rows": len(rows), f"detector_{folds}fold_cv_accuracy": float((pred == y).mean()),
+            "keyword_baseline_all_rows_accuracy": float((kw == y).mean())}
 
 
 def main(argv=None) -> int:

@@ -120,6 +120,12 @@ def has_guard_template(tokenizer) -> bool:
     return isinstance(template, str) and "UNSAFE CONTENT CATEGORIES" in template
 
 
+def _wants_content_parts(tokenizer) -> bool:
+    template = tokenizer.chat_template
+    template = template.get("default", "") if isinstance(template, dict) else template
+    return "selectattr('type'" in template or "['type']" in template
+
+
 def _render_template(conversation: Conversation, policy: Policy, tokenizer) -> str:
     guard_turns(conversation)  # same validation as the other forms
     categories = {}
@@ -129,6 +135,9 @@ def _render_template(conversation: Conversation, policy: Policy, tokenizer) -> s
             text += "\n" + c.description
         categories[c.code] = text
     messages = [{"role": m["role"], "content": m["content"]} for m in conversation if m["role"] in _ROLE_NAMES]
+    if _wants_content_parts(tokenizer):
+        # Llama Guard 3 1B's template iterates over typed content parts ({"type": "text", ...}).
+        messages = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in messages]
     return tokenizer.apply_chat_template(
         messages,
         tokenize=False,

@@ -112,6 +112,11 @@ def test_template_form_uses_the_checkpoint_template(tiny_tokenizer):
     policy = Policy.llama_guard_3_8b().exclude(["S6"])
     for conv in (USER, RESPONSE, MULTI):
         assert render_guard_prompt(conv, policy, form="template", tokenizer=tok) == render_guard_prompt(conv, policy)
+    # Llama Guard 3 1B's template reads typed content parts: those are passed when it asks for them.
+    parts = "(message['content'] | selectattr('type', 'equalto', 'text') | map(attribute='text') | join(' '))"
+    tok.chat_template = GUARD_CHAT_TEMPLATE.replace("message['content'] | trim", parts + " | trim")
+    assert tok.chat_template != GUARD_CHAT_TEMPLATE
+    assert render_guard_prompt(RESPONSE, form="template", tokenizer=tok) == render_guard_prompt(RESPONSE)
     # The template wins over the built-in form: a variant template's bytes come through unchanged
     # (one transcription of the real template has a space before <|begin_of_text|>).
     tok.chat_template = "{{ ' ' }}" + GUARD_CHAT_TEMPLATE
