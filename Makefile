@@ -13,8 +13,7 @@ $(VENV): pyproject.toml scripts/setup.sh
 setup: $(VENV)
 
 demo: $(VENV)
-	.venv/bin/herd tiny --out $(WORKDIR)/tiny
-	.venv/bin/herd generate --model $(WORKDIR)/tiny/policy --prompt "What is 2 + 2?" --prompt "Tell me about llamas." --max-new-tokens 24
+	.venv/bin/herd run recipes/demo.yaml --workdir $(WORKDIR)
 
 test: $(VENV)
 	.venv/bin/python -m pytest -q -ra
