@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -77,12 +78,13 @@ def run_sampling(
     shards = [prompts[i : i + cfg.shard_size] for i in range(0, len(prompts), cfg.shard_size)]
     todo = [i for i in range(len(shards)) if not (work / _shard_name(i)).is_dir()]
     info = RunInfo(cfg.round, str(cfg.model), inputs["model"], to_dict(cfg.sampling))
+    run = _ShardRunner(cfg, scorers, safety, ranking, info, work)
     if todo:
         log.info("%s: %d of %d shards to sample", out, len(todo), len(shards))
         engine = backend if backend is not None else _start_backend(cfg)
         try:
             for i in todo:
-                _run_shard(i, len(shards), shards[i], cfg, scorers, safety, ranking, engine, info, work)
+                run(i, len(shards), shards[i], engine)
         finally:
             if backend is None:
                 engine.close()
@@ -196,33 +198,47 @@ def _check_samples(shard: Sequence[Prompt], samples: list[list[Sample]], k: int)
         raise RuntimeError(f"backend returned {[len(s) for s in samples]} samples for {len(shard)} prompts x {k}")
 
 
-def _run_shard(i, n_shards, shard, cfg, scorers, safety, ranking, backend, info, work) -> None:
-    """Generate, judge and select one shard, then write it as a whole (the resume unit)."""
-    t0 = time.perf_counter()
-    samples = backend.generate([p.text for p in shard], cfg.sampling.spec(), prompt_keys=[p.id for p in shard])
-    _check_samples(shard, samples, cfg.sampling.k)
-    t1 = time.perf_counter()
-    safety_cfg = cfg.safety
-    judged = judge(
-        shard, samples, scorers, safety,
-        classify_prompts=safety_cfg.classify_prompts if safety_cfg else False,
-        fail_closed=safety_cfg.fail_closed if safety_cfg else True,
-    )
-    t2 = time.perf_counter()
-    outcomes = [prompt_outcome(p, samples[j], j, judged, ranking, cfg.selection, info) for j, p in enumerate(shard)]
-    stats = _shard_stats(shard, samples, judged, outcomes)
-    with atomic_dir(work / _shard_name(i)) as d:
-        atomic_write_jsonl(d / "samples.jsonl", [r for o in outcomes for r in o.samples])
-        atomic_write_jsonl(d / "sft.jsonl", [o.sft for o in outcomes if o.sft is not None])
-        atomic_write_jsonl(d / "pairs.jsonl", [r for o in outcomes for r in o.pairs])
-        stats["timings"] = {"generate": t1 - t0, "judge": t2 - t1, **judged.timings,
-                            "select_write": time.perf_counter() - t2}
-        atomic_write_json(d / "shard.json", {"prompt_ids": [p.id for p in shard], "stats": stats})
-    log.info(
-        "shard %d/%d: %d prompts, %d tokens in %.1fs (%.0f tok/s), %d kept, %d pairs",
-        i + 1, n_shards, len(shard), stats["generated_tokens"], t1 - t0,
-        stats["generated_tokens"] / max(t1 - t0, 1e-9), stats["sft_kept"], stats["pairs"],
-    )
+@dataclass
+class _ShardRunner:
+    """What every shard needs besides its prompts and the engine."""
+
+    cfg: SampleConfig
+    scorers: Mapping[str, Scorer]
+    safety: SafetyJudge | None
+    ranking: Ranking
+    info: RunInfo
+    work: Path
+
+    def __call__(self, i: int, n_shards: int, shard: list[Prompt], backend: GenerationBackend) -> None:
+        """Generate, judge and select one shard, then write it as a whole (the resume unit)."""
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        samples = backend.generate([p.text for p in shard], cfg.sampling.spec(), prompt_keys=[p.id for p in shard])
+        _check_samples(shard, samples, cfg.sampling.k)
+        t1 = time.perf_counter()
+        judged = judge(
+            shard, samples, self.scorers, self.safety,
+            classify_prompts=cfg.safety.classify_prompts if cfg.safety else True,
+            fail_closed=cfg.safety.fail_closed if cfg.safety else True,
+        )
+        t2 = time.perf_counter()
+        outcomes = [
+            prompt_outcome(p, samples[j], j, judged, self.ranking, cfg.selection, self.info)
+            for j, p in enumerate(shard)
+        ]
+        stats = _shard_stats(shard, samples, judged, outcomes)
+        with atomic_dir(self.work / _shard_name(i)) as d:
+            atomic_write_jsonl(d / "samples.jsonl", [r for o in outcomes for r in o.samples])
+            atomic_write_jsonl(d / "sft.jsonl", [o.sft for o in outcomes if o.sft is not None])
+            atomic_write_jsonl(d / "pairs.jsonl", [r for o in outcomes for r in o.pairs])
+            stats["timings"] = {"generate": t1 - t0, "judge": t2 - t1, **judged.timings,
+                                "select_write": time.perf_counter() - t2}
+            atomic_write_json(d / "shard.json", {"prompt_ids": [p.id for p in shard], "stats": stats})
+        log.info(
+            "shard %d/%d: %d prompts, %d tokens in %.1fs (%.0f tok/s), %d kept, %d pairs",
+            i + 1, n_shards, len(shard), stats["generated_tokens"], t1 - t0,
+            stats["generated_tokens"] / max(t1 - t0, 1e-9), stats["sft_kept"], stats["pairs"],
+        )
 
 
 def _shard_stats(shard, samples, judged, outcomes) -> dict:
