@@ -80,7 +80,8 @@ class SFTConfig:
     lora: LoraSettings | None = None
     """LoRA settings; None = full fine-tuning."""
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
-    """Weights dtype: 'auto' = bf16 mixed precision on GPU, float32 on CPU."""
+    """Stored weights: 'auto' = bfloat16 on GPU (least memory), float32 on CPU. GPUs always compute
+    under bf16 autocast, so 'float32' there means fp32 master weights with bf16 matmuls."""
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
     """'auto' = flash_attention_2 when installed on a GPU (packing then runs padding-free), else sdpa."""
     gradient_checkpointing: bool = False

@@ -122,7 +122,7 @@ def trl_args(cfg: SFTConfig, padding_free: bool):
         save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit,
         report_to=list(cfg.report_to) or "none",
-        bf16=cuda and cfg.dtype != "float32",
+        bf16=cuda,  # bf16 autocast on GPU; cfg.dtype decides the dtype of the stored weights
         use_cpu=not cuda,
         gradient_checkpointing=cfg.gradient_checkpointing,
         max_length=None,  # rows are already cut to cfg.max_length by herd (and counted)
