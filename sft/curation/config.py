@@ -164,8 +164,12 @@ class DedupConfig:
     cluster_size: int = 2000
     """Target rows per k-means cluster (k = ceil(n / cluster_size)); inside a cluster the greedy
     keep is exact, so larger clusters catch more cross-boundary duplicates at O(n * size) cost."""
+    passes: int = 2
+    """Partitions walked: each extra pass re-clusters the survivors with the next seed, so a
+    duplicate pair split by one cluster boundary is caught by another (1 = the paper's single
+    clustering)."""
     seed: int = 0
-    """k-means seed."""
+    """k-means seed (pass p uses seed + p)."""
     cache_dir: Path | None = None
     """Directory for embedding chunks keyed by content, so a killed or repeated run re-embeds
     nothing it already did; None disables caching."""
@@ -201,6 +205,8 @@ class CurationConfig:
             raise ValueError("rules.apology.target_share must be in [0, 1]")
         if not -1.0 <= self.dedup.threshold <= 1.0:
             raise ValueError("dedup.threshold must be a cosine similarity in [-1, 1]")
+        if self.dedup.passes < 1:
+            raise ValueError("dedup.passes must be >= 1")
         if self.dedup.cluster_size < 1 or self.dedup.chunk_rows < 1 or self.dedup.batch_size < 1:
             raise ValueError("dedup.cluster_size, dedup.chunk_rows and dedup.batch_size must be >= 1")
         if self.difficulty.intention_cap < 1:

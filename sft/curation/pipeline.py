@@ -113,12 +113,12 @@ def _dedup(cfg: CurationConfig, rows: list[dict]) -> tuple[list[dict], dict]:
     emb = embed_texts([dialog_text(r) for r in rows], encoder, cfg.dedup)
     embed_s = time.perf_counter() - t0
     priority = np.array([r["priority"] for r in rows], dtype=np.float64)
-    res = semantic_dedup(emb, priority, cfg.dedup.threshold, cfg.dedup.cluster_size, cfg.dedup.seed)
+    res = semantic_dedup(emb, priority, cfg.dedup.threshold, cfg.dedup.cluster_size, cfg.dedup.seed, cfg.dedup.passes)
     for i, row in enumerate(rows):
         row["dedup_cluster"] = int(res.cluster[i])
         row["dedup_max_sim"] = round(float(res.max_sim[i]), 6)
     kept = [r for r, k in zip(rows, res.keep) if k]
-    info = {"clusters": res.n_clusters, "threshold": cfg.dedup.threshold, "encoder": encoder.path,
+    info = {"clusters": res.n_clusters, "passes": cfg.dedup.passes, "threshold": cfg.dedup.threshold, "encoder": encoder.path,
             "seconds": {"embed": embed_s, **res.seconds}, "max_sim": [float(s) for s in res.max_sim]}
     return kept, info
 
