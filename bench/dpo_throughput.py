@@ -7,7 +7,9 @@ Each configuration runs in its own child process (one after another, same data) 
 memory is measured cleanly: on GPU ``torch.cuda.max_memory_allocated`` over training, on CPU the
 growth of peak RSS over the RSS before the models are loaded. Throughput counts non-padding
 tokens of chosen + rejected sequences per second of optimizer steps (median of the steps after
-warm-up), as TRL's own ``num_tokens`` does; a reference pass that herd skips by reusing the
+warm-up), as TRL's own ``num_tokens`` does; on CPU the children use one thread and
+throughput is also given per CPU-second of the process, which stays meaningful when other jobs
+share the machine (wall-clock figures there depend on the neighbours); a reference pass that herd skips by reusing the
 sampler's log-probs is thus counted as saved work, as the issue asks.
 
 Data: prompts are the first user turns of HH-RLHF harmless; completions are 1–3 HH-vocabulary
@@ -156,6 +158,9 @@ def run_one(name: str, policy: Path, pairs: Path, gpu: bool, out: str) -> dict:
     from transformers import TrainerCallback
 
     s = _settings(gpu)
+    if not gpu:
+        # One thread: CPU seconds then measure the work itself, whatever else shares the machine.
+        torch.set_num_threads(1)
     if gpu:  # datasets 5.2 on the GPU box's Python 3.12 cannot hash TRL's map functions (see ../shared/bench)
         import secrets
 
@@ -174,17 +179,20 @@ def run_one(name: str, policy: Path, pairs: Path, gpu: bool, out: str) -> dict:
 
     trainer.data_collator = counting
     stamps: list[float] = []
+    cpu_stamps: list[float] = []
 
     class Clock(TrainerCallback):
         def on_step_begin(self, args, state, control, **kw):
             if gpu:
                 torch.cuda.synchronize()
             stamps.append(time.perf_counter())
+            cpu_stamps.append(time.process_time())
 
         def on_step_end(self, args, state, control, **kw):
             if gpu:
                 torch.cuda.synchronize()
             stamps.append(time.perf_counter())
+            cpu_stamps.append(time.process_time())
 
     trainer.add_callback(Clock())
     if gpu:
@@ -192,10 +200,12 @@ def run_one(name: str, policy: Path, pairs: Path, gpu: bool, out: str) -> dict:
     trainer.train()
     w = s["warm"]
     step_s = [stamps[2 * i + 1] - stamps[2 * i] for i in range(len(stamps) // 2)][w:]
+    step_cpu = [cpu_stamps[2 * i + 1] - cpu_stamps[2 * i] for i in range(len(cpu_stamps) // 2)][w:]
     step_tokens = tokens[w : w + len(step_s)]
     peak = torch.cuda.max_memory_allocated() if gpu else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base_rss
     return {
         "tokens_per_s": sum(step_tokens) / sum(step_s),
+        "tokens_per_cpu_s": sum(step_tokens) / sum(step_cpu),
         "step_s_median": sorted(step_s)[len(step_s) // 2],
         "tokens_per_step": sum(step_tokens) / len(step_tokens),
         "peak_mem_gb": peak / 2**30,
@@ -237,6 +247,7 @@ def main() -> None:
         r = results.get(name, {})
         if "tokens_per_s" in r and "tokens_per_s" in anchor:
             r["speed_vs_trl_default"] = r["tokens_per_s"] / anchor["tokens_per_s"]
+            r["cpu_speed_vs_trl_default"] = r["tokens_per_cpu_s"] / anchor["tokens_per_cpu_s"]
             r["memory_vs_trl_default"] = r["peak_mem_gb"] / anchor["peak_mem_gb"] if anchor["peak_mem_gb"] > 0 else None
     out = Path(args.out) if args.out else work / "results.json"
     out.write_text(json.dumps(results, indent=2))
