@@ -36,14 +36,15 @@ def _convert(value: Any, tp: Any, source: str, path: str) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:
+            # Optional[X]: X's own error names the exact key (``lora.rank``), not just ``lora``.
+            return _convert(value, options[0], source, path)
+        for arg in options:
             try:
                 return _convert(value, arg, source, path)
-            except ConfigError as e:
-                errors.append(str(e))
+            except ConfigError:
+                pass
         raise _fail(source, path, f"{value!r} matches none of {tp}")
     if origin is Literal:
         if value not in get_args(tp):

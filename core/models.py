@@ -68,7 +68,7 @@ def _is_adapter(path: str) -> bool:
 def load_causal_lm(spec: ModelSpec | str, for_training: bool = False):
     """A causal LM (policy or reference). A LoRA adapter directory loads onto its base."""
     spec = ModelSpec(spec) if isinstance(spec, str) else spec
-    _check_exists(spec.path)
+    _check_exists(spec.path, ("config.json", "adapter_config.json"))
     kwargs = {"dtype": resolve_dtype(spec.dtype)}
     if spec.attn_implementation:
         kwargs["attn_implementation"] = spec.attn_implementation

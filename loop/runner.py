@@ -55,6 +55,7 @@ class RoundRunner:
         self.stages = StageRunner(self.workdir, on_done=self._summarize, dry_run=dry_run)
         self.history: list[dict] = []
         self._safety = None
+        self._reward_models: dict[int, Path] = {}
 
     # ---- bookkeeping -------------------------------------------------------------------------
     def _summarize(self, key: str, manifest, skipped: bool) -> None:
@@ -83,6 +84,10 @@ class RoundRunner:
             self.workdir.mkdir(parents=True, exist_ok=True)
             # What `herd status` replays to tell done from stale.
             atomic_write_text(self.workdir / "config.yaml", yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
+        if not self.dry_run:
+            from tqdm.auto import tqdm
+
+            self.stages.bar = tqdm(total=self.stage_count(), unit="stage", desc="herd run", position=0)
         base, rm_init = self._base()
         current = self._round_zero(base, rm_init)
         total_steps = 0
@@ -93,7 +98,25 @@ class RoundRunner:
             self._control(base, total_steps)
         if not self.dry_run:
             self._report()
+            self.stages.bar.close()
         return self.history
+
+    def stage_count(self) -> int:
+        """How many stages the run has (for the progress bar)."""
+        c = self.cfg
+
+        def trained(avg) -> int:
+            return 1 + (len(avg.runs) + 1 if avg.runs else 0)
+
+        n = int(c.base_model.startswith("tiny:")) + int(c.warm_start.enabled) + 1
+        n += trained(c.reward.average) if c.reward.enabled and not c.reward.fixed_path else 0
+        per_round = 2 + int(c.sft.curate is not None)
+        per_round += trained(c.sft.average) if c.sft.enabled else 0
+        per_round += trained(c.dpo.average) if c.dpo.enabled else 0
+        n += per_round * c.rounds
+        if c.reward.enabled and not c.reward.fixed_path and c.reward.data == "human+pairs":
+            n += trained(c.reward.average) * (c.rounds - 1)
+        return n + (2 if c.control.enabled else 0)
 
     # ---- round 0 -----------------------------------------------------------------------------
     def _base(self) -> tuple[Path, Path | None]:
@@ -177,9 +200,13 @@ class RoundRunner:
             r = 0
         else:
             dest, upto, out = rdir / "reward_data.jsonl", r - 1, rdir / "reward"
-        data = self._gather_pairs(dest, r, include_human=True, upto=upto)
-        filled = {"model": str(rm_init), "output_dir": str(out), "data": {"path": str(data)}}
-        return self._train_averaged("reward", r, out, rc.settings, rc.average, filled, {"model": rm_init, "data": data})
+        if r not in self._reward_models:
+            data = self._gather_pairs(dest, r, include_human=True, upto=upto)
+            filled = {"model": str(rm_init), "output_dir": str(out), "data": {"path": str(data)}}
+            self._reward_models[r] = self._train_averaged(
+                "reward", r, out, rc.settings, rc.average, filled, {"model": rm_init, "data": data}
+            )
+        return self._reward_models[r]
 
     def _sample(self, r: int, rdir: Path, sampler: Path, rm: Path | None) -> Path:
         from herd.core.verifiers import NumberMatchVerifier

@@ -93,6 +93,8 @@ class StageRunner:
         self.on_done = on_done
         self.dry_run = dry_run
         """Plan only (``herd status --config``): record each stage's state, run nothing."""
+        self.bar = None
+        """A tqdm bar over the run's stages (set by the round runner); the stages draw their own."""
         self.plan: list[StageState] = []
         self._dirty = False
 
@@ -122,9 +124,12 @@ class StageRunner:
         done = self.read_manifest(key)
         if self.dry_run:
             return self._plan(key, output, config_hash, inputs, done)
+        if self.bar is not None:
+            self.bar.set_description(key)
         if done is not None and done.matches(config_hash, inputs) and output.exists():
             if self.on_done:
                 self.on_done(key, done, True)
+            self._advance()
             return done
         attempt_file = self.manifests / f"{key}.attempt.json"
         attempt = {"config_hash": config_hash, "inputs": inputs}
@@ -165,7 +170,12 @@ class StageRunner:
         attempt_file.unlink(missing_ok=True)
         if self.on_done:
             self.on_done(key, manifest, False)
+        self._advance()
         return manifest
+
+    def _advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
 
     def _plan(self, key: str, output: Path, config_hash: str, inputs: dict[str, str], done: Manifest | None) -> Manifest:
         """Dry run: once one stage would run, every later stage would run too (its inputs change)."""

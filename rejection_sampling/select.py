@@ -69,8 +69,11 @@ class Ranking:
         return all(c.scores[n] >= t for n, t in self.require.items() if n in c.scores)
 
     def eligible(self, c: Candidate) -> bool:
-        """May be kept for SFT or be 'chosen'."""
-        return not c.truncated and c.safe and self.passes(c) and math.isfinite(self.score(c))
+        """May be kept for SFT or be 'chosen' (an empty reply never is: SFT would refuse it)."""
+        return (
+            not c.truncated and c.safe and bool(c.text.strip()) and self.passes(c)
+            and math.isfinite(self.score(c))
+        )
 
 
 @dataclass(frozen=True)

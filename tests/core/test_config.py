@@ -49,7 +49,8 @@ def test_loads_nested_and_overrides(tmp_path):
         ("model: m\noptim:\n  schedule: exp\n", "optim.schedule", "not one of"),
         ("model: m\ndata: a.jsonl\n", "data", "expected a list"),
         ("steps: 3\n", "model", "required key is missing"),
-        ("model: m\nlora:\n  lr: x\n", "lora", "matches none"),
+        ("model: m\nlora:\n  lr: x\n", "lora.lr", "expected a number"),
+        ("model: m\nlora:\n  rank: 8\n", "lora.rank", "unknown key"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path, text, key, what):

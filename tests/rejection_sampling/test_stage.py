@@ -94,7 +94,7 @@ def test_sft_keeps_the_best_eligible_sample_and_pairs_follow_the_rules(gated_run
     sft = {r["prompt_id"]: r for r in read_jsonl(out / "sft.jsonl")}
     pairs = read_jsonl(out / "pairs.jsonl")
     for pid, rows in by_prompt.items():
-        eligible = [r for r in rows if r["finish_reason"] == "stop" and r["scores"].get("verifier", 1.0) >= 1.0]
+        eligible = [r for r in rows if r["finish_reason"] == "stop" and r["text"].strip() and r["scores"].get("verifier", 1.0) >= 1.0]
         assert [r["eligible"] for r in rows] == [r in eligible for r in rows]
         if not eligible:
             assert pid not in sft
