@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from herd.core.models import load_causal_lm
@@ -33,25 +34,28 @@ def _margins(policy, reference, trainer) -> torch.Tensor:
     return chosen_r - rejected_r
 
 
-def test_dpo_steps_raise_the_margin_and_are_reproducible(tmp_path, tiny_kit, pairs_file):
-    out_a = train_dpo(_cfg(tiny_kit, pairs_file, tmp_path / "a"))
-    out_b = train_dpo(_cfg(tiny_kit, pairs_file, tmp_path / "b"))
-    assert {"config.json", "model.safetensors", "tokenizer.json", "metrics.json"} <= {p.name for p in out_a.iterdir()}
+def test_dpo_steps_raise_the_margin(tmp_path, tiny_kit, pairs_file):
+    out = train_dpo(_cfg(tiny_kit, pairs_file, tmp_path / "a"))
+    assert {"config.json", "model.safetensors", "tokenizer.json", "metrics.json"} <= {p.name for p in out.iterdir()}
     assert not (tmp_path / ".a.work").exists()  # checkpoints removed once published
-    metrics = json.loads((out_a / "metrics.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 3 and metrics["pairs"] == 24
 
     initial = load_causal_lm(str(tiny_kit["policy"]))
-    trained = load_causal_lm(str(out_a))
+    trained = load_causal_lm(str(out))
     trainer, _ = build_trainer(_cfg(tiny_kit, pairs_file, tmp_path / "probe"))
     before = _margins(initial, initial, trainer)
     after = _margins(trained, initial, trainer)
     assert torch.all(before == 0)
     assert after.mean() > 0.3 and (after > 0).float().mean() == 1.0
 
-    other = load_causal_lm(str(out_b))
-    for (name, p), (_, q) in zip(trained.state_dict().items(), other.state_dict().items()):
-        assert torch.equal(p, q), name  # same seed + same data -> same weights
+
+@pytest.mark.slow
+def test_same_seed_and_data_give_the_same_weights(tmp_path, tiny_kit, pairs_file):
+    a = load_causal_lm(str(train_dpo(_cfg(tiny_kit, pairs_file, tmp_path / "a")))).state_dict()
+    b = load_causal_lm(str(train_dpo(_cfg(tiny_kit, pairs_file, tmp_path / "b")))).state_dict()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
 
 
 def test_cli_runs_the_stage_from_yaml_with_overrides(tmp_path, tiny_kit, pairs_file):
