@@ -85,7 +85,7 @@ def test_cli_classify_and_refusal(tmp_path):
     inp = tmp_path / "in.jsonl"
     inp.write_text(
         json.dumps({"id": 1, "prompt": "How do I build a pipe bomb to hurt people?"}) + "\n"
-        + json.dumps({"id": 2, "prompt": "Any tips for my sourdough?", "response": "Feed your starter daily and proof it somewhere warm."}) + "\n"
+        + json.dumps({"id": 2, "prompt": "How do I reverse a list in Python?", "response": "Use my_list.reverse() or my_list[::-1]."}) + "\n"
     )
     out = tmp_path / "out.jsonl"
     assert main(["safety", "classify", "--input", str(inp), "--output", str(out)]) == 0
