@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +86,7 @@ def run_sampling(
         log.info("%s: %d of %d shards to sample", out, len(todo), len(shards))
         engine = backend if backend is not None else _start_backend(cfg)
         try:
-            for i in todo:
-                run(i, len(shards), shards[i], engine)
+            _sample_shards(run, todo, shards, engine)
         finally:
             if backend is None:
                 engine.close()
@@ -212,6 +212,37 @@ def _check_samples(shard: Sequence[Prompt], samples: list[list[Sample]], k: int)
         raise RuntimeError(f"backend returned {[len(s) for s in samples]} samples for {len(shard)} prompts x {k}")
 
 
+def _overlaps(backend: GenerationBackend) -> bool:
+    """Generate the next shard while this one is scored, when generation runs out of process.
+
+    The vLLM engine works in its own process, so scoring shard i in this process while it
+    generates shard i+1 hides the scoring time. In-process HF generation draws from torch's
+    global RNG and competes for the same device, so it stays sequential.
+    """
+    from herd.core.generation.hf import HFBackend
+
+    return not isinstance(backend, HFBackend)
+
+
+def _sample_shards(run: "_ShardRunner", todo: list[int], shards: list[list[Prompt]], backend: GenerationBackend) -> None:
+    """Run the missing shards in order; with an out-of-process engine, one generation ahead.
+
+    A shard is written only after its own scoring, so a kill loses at most the shard being
+    scored and the one being generated; both are redone on resume.
+    """
+    if not _overlaps(backend):
+        for i in todo:
+            run.finish(i, len(shards), shards[i], run.generate(shards[i], backend))
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="herd-generate") as pool:
+        ahead = pool.submit(run.generate, shards[todo[0]], backend)
+        for n, i in enumerate(todo):
+            generated = ahead.result()
+            if n + 1 < len(todo):
+                ahead = pool.submit(run.generate, shards[todo[n + 1]], backend)
+            run.finish(i, len(shards), shards[i], generated)
+
+
 @dataclass
 class _ShardRunner:
     """What every shard needs besides its prompts and the engine."""
@@ -223,12 +254,17 @@ class _ShardRunner:
     info: RunInfo
     work: Path
 
-    def __call__(self, i: int, n_shards: int, shard: list[Prompt], backend: GenerationBackend) -> None:
-        """Generate, judge and select one shard, then write it as a whole (the resume unit)."""
+    def generate(self, shard: list[Prompt], backend: GenerationBackend) -> tuple[list[list[Sample]], float]:
+        t = time.perf_counter()
+        spec = self.cfg.sampling.spec()
+        samples = backend.generate([p.text for p in shard], spec, prompt_keys=[p.id for p in shard])
+        _check_samples(shard, samples, spec.n)
+        return samples, time.perf_counter() - t
+
+    def finish(self, i: int, n_shards: int, shard: list[Prompt], generated) -> None:
+        """Judge and select one generated shard, then write it as a whole (the resume unit)."""
         cfg = self.cfg
-        t0 = time.perf_counter()
-        samples = backend.generate([p.text for p in shard], cfg.sampling.spec(), prompt_keys=[p.id for p in shard])
-        _check_samples(shard, samples, cfg.sampling.k)
+        samples, gen_s = generated
         t1 = time.perf_counter()
         judged = judge(
             shard, samples, self.scorers, self.safety,
@@ -245,13 +281,13 @@ class _ShardRunner:
             atomic_write_jsonl(d / "samples.jsonl", [r for o in outcomes for r in o.samples])
             atomic_write_jsonl(d / "sft.jsonl", [o.sft for o in outcomes if o.sft is not None])
             atomic_write_jsonl(d / "pairs.jsonl", [r for o in outcomes for r in o.pairs])
-            stats["timings"] = {"generate": t1 - t0, "judge": t2 - t1, **judged.timings,
+            stats["timings"] = {"generate": gen_s, "judge": t2 - t1, **judged.timings,
                                 "select_write": time.perf_counter() - t2}
             atomic_write_json(d / "shard.json", {"prompt_ids": [p.id for p in shard], "stats": stats})
         log.info(
             "shard %d/%d: %d prompts, %d tokens in %.1fs (%.0f tok/s), %d kept, %d pairs",
-            i + 1, n_shards, len(shard), stats["generated_tokens"], t1 - t0,
-            stats["generated_tokens"] / max(t1 - t0, 1e-9), stats["sft_kept"], stats["pairs"],
+            i + 1, n_shards, len(shard), stats["generated_tokens"], gen_s,
+            stats["generated_tokens"] / max(gen_s, 1e-9), stats["sft_kept"], stats["pairs"],
         )
 
 
@@ -310,10 +346,8 @@ def _merge_stats(all_stats: list[dict]) -> dict:
     metrics = {k: (dict(v) if isinstance(v, Counter) else v) for k, v in total.items()}
     score_sum, score_n = metrics.pop("score_sum", {}), metrics.pop("score_n", {})
     metrics["mean_scores"] = {n: score_sum[n] / score_n[n] for n in score_sum if score_n.get(n)}
-    t = metrics.get("timings", {})
-    stage_s = t.get("generate", 0.0) + t.get("judge", 0.0) + t.get("select_write", 0.0)
-    metrics["generate_tokens_per_s"] = metrics["generated_tokens"] / max(t.get("generate", 0.0), 1e-9)
-    metrics["stage_tokens_per_s"] = metrics["generated_tokens"] / max(stage_s, 1e-9)
+    # Engine time only: with an out-of-process engine, scoring overlaps the next shard's generation.
+    metrics["generate_tokens_per_s"] = metrics["generated_tokens"] / max(metrics.get("timings", {}).get("generate", 0.0), 1e-9)
     return metrics
 
 
