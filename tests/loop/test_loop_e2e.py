@@ -99,14 +99,16 @@ def test_rerun_skips_everything(reference):
     assert all(lines[s] == "done" for s in STAGES), status.stdout
 
 
-def _wait_for(workdir: Path, key: str, proc: subprocess.Popen, extra=lambda: True, timeout: float = 900) -> None:
+def _wait_for(workdir: Path, key: str, proc: subprocess.Popen, extra=lambda: True, timeout: float = 900,
+              log_path: Path | None = None) -> None:
     status = workdir / "status" / f"{key}.json"
     deadline = time.time() + timeout
     while time.time() < deadline:
         if status.exists() and json.loads(status.read_text()).get("state") == "running" and extra():
             return
         if proc.poll() is not None:
-            raise AssertionError(f"run ended before {key} started:\n{proc.stderr.read()[-3000:]}")
+            tail = log_path.read_text()[-3000:] if log_path else ""
+            raise AssertionError(f"run ended before {key} started:\n{tail}")
         time.sleep(0.2)
     raise AssertionError(f"{key} never started")
 
@@ -117,8 +119,19 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def test_kill_9_during_sampling_sft_and_dpo_then_resume_matches(reference, tmp_path):
-    ref_dir, _ = reference
-    workdir = tmp_path / "killed"
+    """Sample rows record the sampler's path, so the killed run must live where the reference
+    ran: the reference is moved aside meanwhile and put back afterwards."""
+    workdir, _ = reference
+    ref_dir = tmp_path / "reference"
+    workdir.rename(ref_dir)
+    try:
+        _kill_and_resume(workdir, ref_dir)
+    finally:
+        workdir.rename(tmp_path / "killed")
+        ref_dir.rename(workdir)
+
+
+def _kill_and_resume(workdir: Path, ref_dir: Path) -> None:
     shard_dir = workdir / "round_1" / "sample"
     kill_points = [
         ("round1.sample", lambda: any(shard_dir.rglob("shard.json"))),  # after >= 1 shard is written
@@ -126,9 +139,10 @@ def test_kill_9_during_sampling_sft_and_dpo_then_resume_matches(reference, tmp_p
         ("round1.dpo", lambda: True),
     ]
     for key, ready in kill_points:
-        proc = subprocess.Popen(_cmd(workdir), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        log = open(workdir.parent / f"killed-{key}.log", "w")
+        proc = subprocess.Popen(_cmd(workdir), env=ENV, stdout=subprocess.DEVNULL, stderr=log,
                                 text=True, start_new_session=True)
-        _wait_for(workdir, key, proc, ready)
+        _wait_for(workdir, key, proc, ready, log_path=Path(log.name))
         time.sleep(1.0)
         _kill_group(proc)
         status = subprocess.run([sys.executable, "-m", "herd.loop.cli", "status", "--workdir", str(workdir)],
@@ -141,8 +155,10 @@ def test_kill_9_during_sampling_sft_and_dpo_then_resume_matches(reference, tmp_p
         assert got[key]["config_hash"] == want[key]["config_hash"], key
         assert got[key]["output_hash"] == want[key]["output_hash"], f"{key}: resumed output differs"
     # No prompt lost or duplicated by the killed sampling run.
-    ids = [json.loads(l)["prompt_id"] for l in (workdir / "round_1" / "sample" / "samples.jsonl").read_text().splitlines()]
-    assert sorted(set(ids)) == sorted(ids[::4]) and len(ids) == 12 * 4
+    from collections import Counter
+
+    ids = Counter(json.loads(l)["prompt_id"] for l in (workdir / "round_1" / "sample" / "samples.jsonl").read_text().splitlines())
+    assert len(ids) == 12 and set(ids.values()) == {4}
 
 
 def test_changed_dpo_setting_reruns_dpo_and_what_follows(reference, tmp_path):
