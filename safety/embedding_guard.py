@@ -27,7 +27,7 @@ from herd.safety.taxonomy import LLAMA_GUARD_3_CATEGORIES, Policy, PolicyError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_GUARD_WEIGHTS = WEIGHTS_DIR / "embedding_guard.npz"
-FEATURES_VERSION = "last+prev_user*is_response+is_response/v1"
+FEATURES_VERSION = "last*is_prompt+last*is_response+prev_user*is_response+is_response/v2"
 DEFAULT_C = 4.0
 
 
@@ -42,11 +42,17 @@ def guard_texts(conversation: Conversation) -> tuple[str, str, float]:
 
 
 def guard_features(encoder: SentenceEncoder, items: Sequence[tuple[str, str, float]]) -> np.ndarray:
-    """(n, 2*384+1): [emb(last turn), emb(prompt) if classifying a response else 0, is_response]."""
+    """(n, 3*384+1): [emb(last) if prompt classification else 0, emb(last) if response
+    classification else 0, emb(prompt) if response classification else 0, is_response].
+
+    The last turn gets separate weights for prompts and for responses (the same words mean
+    different things in a request and in a reply); this beat one shared block in 5-fold grouped
+    cross-validation on the train split (AUPRC 0.769 vs 0.737), which is how it was chosen.
+    """
     last = encoder.encode([t[0] for t in items])
     prev = encoder.encode([t[1] for t in items]) if items else np.zeros((0, EMBED_DIM), np.float32)
     flag = np.array([[t[2]] for t in items], dtype=np.float32).reshape(len(items), 1)
-    return np.hstack([last, prev * flag, flag])
+    return np.hstack([last * (1.0 - flag), last * flag, prev * flag, flag])
 
 
 def data_hash(examples: Sequence[LabelledExample]) -> str:
@@ -84,6 +90,8 @@ class EmbeddingGuard(SafetyClassifier):
         encoder: SentenceEncoder | None = None,
     ):
         self.heads = weights if isinstance(weights, LinearHeads) else LinearHeads.load(weights or SHIPPED_GUARD_WEIGHTS)
+        if self.heads.meta.get("features", FEATURES_VERSION) != FEATURES_VERSION:
+            raise ValueError(f"guard heads were trained on features {self.heads.meta['features']!r}; this version computes {FEATURES_VERSION!r} (retrain with herd safety train-heads)")
         self.policy = policy or Policy.llama_guard_3_8b()
         missing = [c for c in self.policy.active_codes if c not in self.heads.names]
         if missing:
