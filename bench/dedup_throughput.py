@@ -102,7 +102,8 @@ def measure_encoder(groups, args):
     groups = groups[: args.groups if args.embed == "projected" else 64]
     texts = [dialog_text({"messages": m}) for m in groups]
     texts += [dialog_text({"messages": paraphrase_messages(m, seed=g)}) for g, m in enumerate(groups[: args.para_rows])]
-    cfg = DedupConfig(device=args.device, precision=args.precision, batch_size=args.batch_size)
+    cfg = DedupConfig(device=args.device, precision=args.precision, batch_size=args.batch_size,
+                      cache_dir=args.embed_cache)
     enc = DialogEncoder(cfg)
     saved = args.encoder_cache
     if saved and saved.exists():  # a rerun of the dedup phases reuses a finished measurement
@@ -201,6 +202,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--encoder-cache", type=Path, default=None,
                     help="npz holding the encoder measurement (written on first use, reused after)")
+    ap.add_argument("--embed-cache", type=Path, default=None,
+                    help="real mode: embedding cache dir, so a rerun with other dedup settings skips encoding")
     ap.add_argument("--passes", type=int, default=2, help="dedup partitions (1 = the paper's single clustering)")
     args = ap.parse_args()
 
