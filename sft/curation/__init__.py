@@ -1,6 +1,15 @@
 """SFT data curation (Llama 3 §4.2.3): rule-based cleaning, quality and difficulty scores,
 semantic deduplication. ``curate(cfg, rows)`` runs it in memory; ``write_curated`` stores the
-result; ``herd curate --config X.yaml`` does both for a file."""
+result; ``herd curate --config X.yaml`` does both for a file.
+
+The run-time parts load on first use (PEP 562), so ``herd --help``, which imports this package
+for its CLI module, does not pull in numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from herd.sft.curation.config import (
     ApologyRule,
@@ -15,11 +24,23 @@ from herd.sft.curation.config import (
     RulesConfig,
     TruncationRule,
 )
-from herd.sft.curation.language import detect_language
-from herd.sft.curation.output import write_curated
-from herd.sft.curation.pipeline import CurationResult, curate
-from herd.sft.curation.rows import CurationInputError, read_rows
-from herd.sft.curation.rules import RuleCount
+
+_LAZY = {
+    "curate": "herd.sft.curation.pipeline",
+    "CurationResult": "herd.sft.curation.pipeline",
+    "write_curated": "herd.sft.curation.output",
+    "read_rows": "herd.sft.curation.rows",
+    "CurationInputError": "herd.sft.curation.rows",
+    "RuleCount": "herd.sft.curation.rules",
+    "detect_language": "herd.sft.curation.language",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'herd.sft.curation' has no attribute {name!r}")
+
 
 __all__ = [
     "ApologyRule", "CurationConfig", "CurationInputError", "CurationResult", "DedupConfig",

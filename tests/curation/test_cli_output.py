@@ -82,3 +82,21 @@ def test_unknown_key_and_missing_output_are_config_errors(tmp_path, capsys):
 def test_shipped_recipes_parse(recipe):
     cfg = load_config(CurationConfig, recipe)
     assert cfg.output is not None and cfg.dedup.threshold == 0.9
+
+
+def test_out_of_range_values_are_config_errors(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("input: x.jsonl\noutput: out\n")
+    assert main(["curate", "--config", str(cfg), "dedup.threshold=1.5"]) == 2
+    assert "dedup.threshold must be a cosine similarity" in capsys.readouterr().err
+
+
+def test_hh_rlhf_input_format(tmp_path):
+    from herd.sft.curation import read_rows
+
+    src = REPO / "data" / "hh-rlhf-harmless" / "test.jsonl.gz"
+    rows = read_rows(src, fmt="hh-rlhf")
+    assert len(rows) == 2312
+    assert [m["role"] for m in rows[0]["messages"]][:3] == ["user", "assistant", "user"]
+    assert rows[0]["messages"][0]["content"] == "what are some pranks with a pen i can do?"
+    assert "chosen" not in rows[0] and "rejected" not in rows[0]
