@@ -79,7 +79,8 @@ def setup_models(args, work: Path) -> tuple[str, str, tuple[str, ...]]:
 def prompt_file(n: int, work: Path) -> Path:
     from herd.core.verifiers import load_gsm8k
 
-    rows = [{"id": r["id"], "messages": r["messages"], "system_prompt": SYSTEM} for r in load_gsm8k(GSM8K, limit=n)]
+    rows = [{"id": r["id"], "messages": r["messages"], "system_prompt": SYSTEM, "reference": r["reference"]}
+            for r in load_gsm8k(GSM8K, limit=n)]
     path = work / "prompts.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -110,39 +111,48 @@ def timed_generate(backend, texts, keys, spec, repeats: int = 1) -> dict:
 
 def stage_vs_raw(args, cfg_kwargs, engine, texts, keys, spec, work: Path) -> dict:
     """The whole stage vs the raw engine on the same engine and prompts, alternated ``repeats``
-    times (best of each kept). Engine start-up and reward-model loading are outside both timings;
+    times (best of each kept). Engine start-up and reward-model loading are outside all timings;
     everything else the stage does (prompt checks, model hash, scoring, selection, shard writes,
     merge, manifest) is inside. The raw engine gets all prompts in one call; the stage works in
-    shards of ``--shard-size`` prompts."""
+    shards of ``--shard-size`` prompts. Two stage variants: ranked by the reward model (the
+    usual case), and by the GSM8K verifier alone (no model forward: herd's own plumbing)."""
     from herd.core.reward_scoring import RewardModelScorer
+    from herd.core.verifiers import NumberMatchVerifier
     from herd.rejection_sampling import SampleConfig, run_sampling
 
-    rm = RewardModelScorer(args._rm, batch_size=args.rm_batch_size, name="reward")
-    raw_s, stage_s = [], []
+    variants = {
+        "reward_model": {"reward": RewardModelScorer(args._rm, batch_size=args.rm_batch_size, name="reward")},
+        "verifier_only": {"verifier": NumberMatchVerifier()},
+    }
+    times: dict[str, list[float]] = {"raw_engine": [], **{v: [] for v in variants}}
+    metrics: dict[str, dict] = {}
     for r in range(args.repeats):
         t = time.perf_counter()
         raw = engine.generate(texts, spec, prompt_keys=keys)
-        raw_s.append(time.perf_counter() - t)
-        cfg = SampleConfig(output_dir=work / f"stage{r}", **cfg_kwargs)
-        t = time.perf_counter()
-        out = run_sampling(cfg, {"reward": rm}, backend=engine)
-        stage_s.append(time.perf_counter() - t)
+        times["raw_engine"].append(time.perf_counter() - t)
+        for name, scorers in variants.items():
+            cfg = SampleConfig(output_dir=work / f"stage-{name}-{r}", **cfg_kwargs)
+            t = time.perf_counter()
+            out = run_sampling(cfg, scorers, backend=engine)
+            times[name].append(time.perf_counter() - t)
+            metrics[name] = json.loads((out / "metrics.json").read_text())
+            metrics[name]["samples_file"] = str(out / "samples.jsonl")
     tokens = sum(len(s.token_ids) for per in raw for s in per)
-    metrics = json.loads((out / "metrics.json").read_text())
-    return {
-        "raw_engine_s": [round(x, 3) for x in raw_s],
-        "stage_s": [round(x, 3) for x in stage_s],
-        "generated_tokens": metrics["generated_tokens"],
-        "same_tokens_as_raw": metrics["generated_tokens"] == tokens,
-        "raw_engine_tok_per_s": round(tokens / min(raw_s), 1),
-        "stage_tok_per_s": round(tokens / min(stage_s), 1),
-        "ratio_stage_vs_raw_engine": round(min(raw_s) / min(stage_s), 3),
-        "last_run_breakdown_s": {k: round(v, 3) for k, v in metrics["timings"].items()},
-        "shards": metrics["shards"],
-        "sft_rows": metrics["sft_kept"],
-        "pairs": metrics["pairs"],
-        "samples_file": str(out / "samples.jsonl"),
-    }
+    result = {"generated_tokens": tokens, "shards": metrics["reward_model"]["shards"],
+              "raw_engine_s": [round(x, 3) for x in times["raw_engine"]],
+              "raw_engine_tok_per_s": round(tokens / min(times["raw_engine"]), 1)}
+    for name in variants:
+        m = metrics[name]
+        result[f"stage_{name}"] = {
+            "s": [round(x, 3) for x in times[name]],
+            "tok_per_s": round(tokens / min(times[name]), 1),
+            "ratio_vs_raw_engine": round(min(times["raw_engine"]) / min(times[name]), 3),
+            "same_tokens_as_raw": m["generated_tokens"] == tokens,
+            "last_run_summed_s": {k: round(v, 3) for k, v in m["timings"].items()},
+            "sft_rows": m["sft_kept"], "pairs": m["pairs"],
+        }
+    result["samples_file"] = metrics["reward_model"]["samples_file"]
+    return result
 
 
 def rm_sorting(args, samples_file: Path, prompts_path: Path) -> dict:

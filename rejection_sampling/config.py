@@ -117,7 +117,8 @@ class SelectionConfig:
 
     rank_by: dict[str, float] | None = None
     """Weights of the scorers whose weighted sum ranks samples (e.g. ``{reward: 1.0}``). None is
-    allowed when there is exactly one scorer."""
+    allowed when there is exactly one scorer. A verifier that only ranks still lets a wrong answer
+    be kept when no sample is right; put it in ``require`` to keep only correct ones."""
     require: dict[str, float] = field(default_factory=dict)
     """Gates: scorer name -> minimum score (e.g. ``{verifier: 1.0}`` = reward only among
     verified-correct samples)."""
