@@ -15,7 +15,7 @@ tiny model almost never emits <|eot_id|>, so on the built tiny models the stop s
 ``--stop-reserved`` reserved special tokens (about that many in ~2300 tokens per step end a
 sample). With ``--model`` (a real checkpoint, e.g. on a GPU box) the Llama 3 stops alone are used.
 
-CPU (this machine):  python bench/generation_throughput.py --out docs/benchmarks/generation.json
+CPU (this machine):  python bench/generation_throughput.py --out docs/benchmarks/generation_cpu_run1.json
 GPU (Llama 3.2 1B, anchor = HF generate, 32 prompts x K=8 x 256 tokens, 2,649 tok/s on an H200):
   python bench/generation_throughput.py --model PATH/Llama-3.2-1B-Instruct \\
       --reward-model PATH/reward --prompts 32 --k 8 --max-new-tokens 256 --dtype bfloat16

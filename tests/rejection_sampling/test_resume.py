@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from herd.loop.cli import main as herd_main
@@ -58,6 +59,7 @@ def _kill_after_first_shard(proc: subprocess.Popen, work: Path, timeout: float =
     raise AssertionError(f"no shard appeared before the process ended: {proc.communicate()[0][-2000:]!r}")
 
 
+@pytest.mark.slow  # two `herd sample` subprocesses (~15 s of imports each) plus a clean run
 def test_killed_run_resumes_without_losing_or_duplicating_prompts(tiny_kit, tmp_path):
     config = _config(tiny_kit, tmp_path)
     out = tmp_path / "killed"
