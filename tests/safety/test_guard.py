@@ -36,7 +36,7 @@ def _explicit(model, ids: list[int], ws: list[int], u: int) -> float:
     with torch.no_grad():
         after_prompt = torch.softmax(model(torch.tensor([ids])).logits[0, -1], -1)
         after_ws = torch.softmax(model(torch.tensor([ids + ws])).logits[0, -1], -1)
-    p_ws = math.prod(float(torch.softmax(model(torch.tensor([ids + ws[:j]])).logits[0, -1], -1)[t]) for j, t in enumerate(ws))
+        p_ws = math.prod(float(torch.softmax(model(torch.tensor([ids + ws[:j]])).logits[0, -1], -1)[t]) for j, t in enumerate(ws))
     return float(after_prompt[u]) + p_ws * float(after_ws[u])
 
 
