@@ -17,7 +17,7 @@ import signal
 import traceback
 from typing import Sequence
 
-from herd.core.generation.vllm import VLLMEngineConfig, VLLMError, _engine, _shutdown
+from herd.core.generation.vllm import VLLMEngineConfig, VLLMError, shutdown_engine, start_engine
 
 
 def _token_logprob(entry, token_id: int) -> float:
@@ -59,7 +59,7 @@ def _generate(llm, prompts: list[list[int]], max_tokens: int, stop_ids: list[int
 def _worker(conn, model: str, cfg: VLLMEngineConfig, seed: int) -> None:
     os.setpgrp()  # own group: close() reaps vLLM's engine-core processes with one killpg
     try:
-        llm = _engine(model, cfg, seed)
+        llm = start_engine(model, cfg, seed)
         conn.send(("ready", None))
     except BaseException:
         conn.send(("error", traceback.format_exc()))
@@ -74,7 +74,7 @@ def _worker(conn, model: str, cfg: VLLMEngineConfig, seed: int) -> None:
             conn.send(("ok", handlers[kind](llm, *args)))
         except BaseException:
             conn.send(("error", traceback.format_exc()))
-    _shutdown(llm)
+    shutdown_engine(llm)
     conn.send(("closed", None))
     conn.close()
     os._exit(0)

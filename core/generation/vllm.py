@@ -72,7 +72,8 @@ def _resolve_dtype(model: str, dtype: str) -> str:
     return dtype
 
 
-def _engine(model: str, cfg: VLLMEngineConfig, seed: int):
+def start_engine(model: str, cfg: VLLMEngineConfig, seed: int):
+    """A ``vllm.LLM`` for ``model`` (call inside the engine subprocess; also used by the guard)."""
     if _is_cpu_build():
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, int(round(cfg.kv_cache_gib)))))
     from vllm import LLM
@@ -145,7 +146,7 @@ def _worker(conn, model: str, cfg: VLLMEngineConfig, seed: int) -> None:
     try:
         from transformers import AutoTokenizer
 
-        llm = _engine(model, cfg, seed)
+        llm = start_engine(model, cfg, seed)
         tokenizer = AutoTokenizer.from_pretrained(model)
         conn.send(("ready", None))
     except BaseException:  # report start-up failures to the parent instead of hanging it
@@ -159,7 +160,7 @@ def _worker(conn, model: str, cfg: VLLMEngineConfig, seed: int) -> None:
             conn.send(("ok", _run(llm, tokenizer, request, cfg.request_mode)))
         except BaseException:
             conn.send(("error", traceback.format_exc()))
-    _shutdown(llm)
+    shutdown_engine(llm)
     conn.send(("closed", None))
     conn.close()
     # vLLM's atexit hooks can wait a long time on its engine-core process; it is already shut
@@ -167,7 +168,8 @@ def _worker(conn, model: str, cfg: VLLMEngineConfig, seed: int) -> None:
     os._exit(0)
 
 
-def _shutdown(llm) -> None:
+def shutdown_engine(llm) -> None:
+    """Stop the engine-core processes of a ``vllm.LLM`` before its subprocess exits."""
     engine = getattr(llm, "llm_engine", None)
     core = getattr(engine, "engine_core", None)
     for obj in (core, engine):
