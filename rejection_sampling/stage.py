@@ -9,6 +9,9 @@ first missing shard. Shard composition is a pure function of the prompt files an
 and every sample's seed derives from its prompt id, so a resumed run writes the same samples as an
 uninterrupted one (vLLM per-sample requests are batch-independent; the HF backend seeds per batch,
 and batches are drawn the same way inside the same shard).
+
+With the vLLM engine (its own process) the stage scores shard i while the engine generates
+shard i+1, so scoring hides behind generation instead of adding to it.
 """
 
 from __future__ import annotations
