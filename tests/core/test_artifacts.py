@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from herd.core.artifacts import (
@@ -21,6 +23,7 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_text(p, "two")
     assert p.read_text() == "two"
     assert [x.name for x in tmp_path.iterdir()] == ["a.txt"]  # no temporaries left
+    assert p.stat().st_mode & 0o044 == 0o044 or os.umask(os.umask(0)) & 0o044  # readable by others
 
 
 def test_failed_atomic_dir_leaves_old_content(tmp_path):
