@@ -288,10 +288,7 @@ class RoundRunner:
             return _read_metrics(out, "summary.json")
 
         self.stages.run(f"round{r}.curate", out, to_dict(ccfg), self._inputs(data=data), run)
-        curated = sorted(out.glob("*.jsonl"))
-        if not curated:
-            raise RuntimeError(f"{out}: curation wrote no JSONL data")
-        return curated[0]
+        return out / "data.jsonl"
 
     # ---- training helpers --------------------------------------------------------------------
     def _train(self, stage: str, stage_cfg, out: Path) -> dict:
