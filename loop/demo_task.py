@@ -1,12 +1,13 @@
-"""The embedded demo task: one-digit addition, with warm-start data that carries a systematic error.
+"""The embedded demo task: parity (``N mod 2``), with warm-start data that carries a systematic error.
 
 The demo must show, on a CPU in minutes, what the loop does that plain imitation cannot. So the
-warm-start demonstrations of every sum with a carry (a + b >= 10) are *mostly* wrong in the same
-way — the tens digit is dropped ("7 + 5 = 2") — while a minority are right. Supervised imitation
+warm-start demonstrations of every odd number ending in 1, 3, 7 or 9 are *mostly* wrong in the
+same way — they call it even ("37 mod 2 = 0") — while a minority are right. Supervised imitation
 of that data learns the majority error; sampling K answers per prompt, keeping the ones the
 verifier accepts (SFT on the best) and preferring them over the wrong ones (DPO on best vs worst)
 turns the minority answer into the greedy one. The verifier is core's final-number exact match,
-the same one GSM8K uses.
+the same one GSM8K uses. Parity depends on the last digit only, so a tiny random-init model learns
+the task in a few hundred steps on a CPU.
 """
 
 from __future__ import annotations
@@ -17,72 +18,71 @@ from pathlib import Path
 
 from herd.core.artifacts import atomic_write_jsonl
 
-SYSTEM_PROMPT = "You add numbers."
+SYSTEM_PROMPT = "You compute remainders."
 
 
 @dataclass(frozen=True)
 class DemoTaskSpec:
     """How the demo data is made (defaults are what recipes/demo.yaml uses)."""
 
-    max_operand: int = 9
-    """Operands range over 0..max_operand (100 problems at 9)."""
+    max_number: int = 99
+    """Problems are N mod 2 for N in 0..max_number (100 problems at 99)."""
     demos_per_problem: int = 6
     """Warm-start demonstrations per problem."""
-    carry_wrong_demos: int = 4
-    """Demonstrations per carry problem that drop the tens digit (the systematic error)."""
+    trap_digits: tuple[int, ...] = (1, 3, 7, 9)
+    """Odd numbers ending in these digits are the ones the demonstrations get wrong."""
+    wrong_demos: int = 4
+    """Demonstrations per trap problem that give the wrong remainder (the systematic error)."""
     seed: int = 0
 
 
-def problem_id(a: int, b: int) -> str:
-    return f"add-{a}-{b}"
+def problem_id(n: int) -> str:
+    return f"mod2-{n}"
 
 
-def question(a: int, b: int) -> str:
-    return f"What is {a} + {b}?"
+def question(n: int) -> str:
+    return f"What is {n} mod 2?"
 
 
-def answer(a: int, b: int, value: int) -> str:
-    return f"{a} + {b} = {value}"
+def answer(n: int, value: int) -> str:
+    return f"{n} mod 2 = {value}"
 
 
-def problems(spec: DemoTaskSpec) -> list[tuple[int, int]]:
-    n = spec.max_operand + 1
-    return [(a, b) for a in range(n) for b in range(n)]
+def is_trap(n: int, spec: DemoTaskSpec) -> bool:
+    return n % 10 in spec.trap_digits
 
 
 def prompt_rows(spec: DemoTaskSpec) -> list[dict]:
     """Every problem once, as prompt-set rows with the verifier's reference."""
     return [
         {
-            "id": problem_id(a, b),
-            "messages": [{"role": "user", "content": question(a, b)}],
-            "reference": str(a + b),
-            "carry": a + b >= 10,
+            "id": problem_id(n),
+            "messages": [{"role": "user", "content": question(n)}],
+            "reference": str(n % 2),
+            "trap": is_trap(n, spec),
         }
-        for a, b in problems(spec)
+        for n in range(spec.max_number + 1)
     ]
 
 
 def warm_start_rows(spec: DemoTaskSpec) -> list[dict]:
-    """SFT rows: ``demos_per_problem`` per problem; carry problems mostly drop the tens digit.
+    """SFT rows: ``demos_per_problem`` per problem; trap problems are mostly answered wrong.
 
-    The number of wrong demos per carry problem is fixed, not sampled, so every carry problem has
+    The number of wrong demos per trap problem is fixed, not sampled, so every trap problem has
     the same majority error and the control run cannot get lucky.
     """
     rng = random.Random(spec.seed)
     rows = []
-    n_wrong = spec.carry_wrong_demos
-    for a, b in problems(spec):
-        carry = a + b >= 10
+    for n in range(spec.max_number + 1):
         for d in range(spec.demos_per_problem):
-            value = (a + b) % 10 if carry and d < n_wrong else a + b
+            value = 1 - n % 2 if is_trap(n, spec) and d < spec.wrong_demos else n % 2
             rows.append(
                 {
-                    "id": f"{problem_id(a, b)}-demo{d}",
+                    "id": f"{problem_id(n)}-demo{d}",
                     "messages": [
                         {"role": "system", "content": SYSTEM_PROMPT},
-                        {"role": "user", "content": question(a, b)},
-                        {"role": "assistant", "content": answer(a, b, value)},
+                        {"role": "user", "content": question(n)},
+                        {"role": "assistant", "content": answer(n, value)},
                     ],
                 }
             )
@@ -91,21 +91,18 @@ def warm_start_rows(spec: DemoTaskSpec) -> list[dict]:
 
 
 def preference_rows(spec: DemoTaskSpec) -> list[dict]:
-    """Human preference pairs for the reward model: the right sum over the tempting wrong one
-    (tens digit dropped for carries, off by one otherwise). Judging is easier than writing:
-    these annotations are right even where the demonstrations are not."""
-    rows = []
-    for a, b in problems(spec):
-        wrong = (a + b) % 10 if a + b >= 10 else a + b + 1
-        rows.append(
-            {
-                "id": f"{problem_id(a, b)}-pref",
-                "prompt": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question(a, b)}],
-                "chosen": [{"role": "assistant", "content": answer(a, b, a + b)}],
-                "rejected": [{"role": "assistant", "content": answer(a, b, wrong)}],
-            }
-        )
-    return rows
+    """Human preference pairs for the reward model: the right remainder over the wrong one.
+    Judging is easier than writing: these annotations are right even where the demonstrations
+    are not."""
+    return [
+        {
+            "id": f"{problem_id(n)}-pref",
+            "prompt": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question(n)}],
+            "chosen": [{"role": "assistant", "content": answer(n, n % 2)}],
+            "rejected": [{"role": "assistant", "content": answer(n, 1 - n % 2)}],
+        }
+        for n in range(spec.max_number + 1)
+    ]
 
 
 def write_demo_data(out_dir: Path | str, spec: DemoTaskSpec | None = None) -> dict[str, Path]:

@@ -18,7 +18,7 @@ def test_shipped_demo_data_is_reproducible(tmp_path):
         assert p.read_bytes() == (REPO / "data" / "demo" / p.name).read_bytes(), name
 
 
-def test_warm_start_is_mostly_wrong_exactly_on_carries():
+def test_warm_start_is_mostly_wrong_exactly_on_traps():
     rows = [json.loads(l) for l in (REPO / "data/demo/warm_start.jsonl").read_text().splitlines()]
     prompts = {p["id"]: p for p in map(json.loads, (REPO / "data/demo/prompts.jsonl").read_text().splitlines())}
     v = NumberMatchVerifier()
@@ -28,9 +28,9 @@ def test_warm_start_is_mostly_wrong_exactly_on_carries():
         right[pid] += v.verify(row["messages"][-1]["content"], prompts[pid]["reference"])
     spec = DemoTaskSpec()
     for pid, p in prompts.items():
-        expected = spec.demos_per_problem - spec.carry_wrong_demos if p["carry"] else spec.demos_per_problem
+        expected = spec.demos_per_problem - spec.wrong_demos if p["trap"] else spec.demos_per_problem
         assert right[pid] == expected, pid
-    assert sum(p["carry"] for p in prompts.values()) == 45
+    assert sum(p["trap"] for p in prompts.values()) == 40
 
 
 def test_preferences_always_prefer_the_right_sum():
