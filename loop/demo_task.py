@@ -2,12 +2,11 @@
 
 The demo must show, on a CPU in minutes, what the loop does that plain imitation cannot. So the
 warm-start demonstrations of every odd number ending in 1, 3, 7 or 9 are *mostly* wrong in the
-same way — they call it even ("37 mod 2 = 0") — while a minority are right. Supervised imitation
+same way — they call it even ("What is 17 mod 2?" -> "0") — while a minority are right. Supervised imitation
 of that data learns the majority error; sampling K answers per prompt, keeping the ones the
 verifier accepts (SFT on the best) and preferring them over the wrong ones (DPO on best vs worst)
 turns the minority answer into the greedy one. The verifier is core's final-number exact match,
-the same one GSM8K uses. Parity depends on the last digit only, so a tiny random-init model learns
-the task in a few hundred steps on a CPU.
+the same one GSM8K uses.
 """
 
 from __future__ import annotations
@@ -25,13 +24,15 @@ SYSTEM_PROMPT = "You compute remainders."
 class DemoTaskSpec:
     """How the demo data is made (defaults are what recipes/demo.yaml uses)."""
 
-    max_number: int = 99
-    """Problems are N mod 2 for N in 0..max_number (100 problems at 99)."""
-    demos_per_problem: int = 6
+    max_number: int = 29
+    """Problems are N mod 2 for N in 0..max_number. Each number is one token to the model (Llama
+    3 tokenizes 1-3 digit groups), so every problem is a fact of its own to learn: 30 keep the
+    warm start to a couple of CPU minutes."""
+    demos_per_problem: int = 20
     """Warm-start demonstrations per problem."""
     trap_digits: tuple[int, ...] = (1, 3, 7, 9)
     """Odd numbers ending in these digits are the ones the demonstrations get wrong."""
-    wrong_demos: int = 4
+    wrong_demos: int = 13
     """Demonstrations per trap problem that give the wrong remainder (the systematic error)."""
     seed: int = 0
 
@@ -45,7 +46,7 @@ def question(n: int) -> str:
 
 
 def answer(n: int, value: int) -> str:
-    return f"{n} mod 2 = {value}"
+    return str(value)
 
 
 def is_trap(n: int, spec: DemoTaskSpec) -> bool:

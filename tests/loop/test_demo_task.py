@@ -30,7 +30,7 @@ def test_warm_start_is_mostly_wrong_exactly_on_traps():
     for pid, p in prompts.items():
         expected = spec.demos_per_problem - spec.wrong_demos if p["trap"] else spec.demos_per_problem
         assert right[pid] == expected, pid
-    assert sum(p["trap"] for p in prompts.values()) == 40
+    assert sum(p["trap"] for p in prompts.values()) == 12
 
 
 def test_preferences_always_prefer_the_right_sum():
