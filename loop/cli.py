@@ -44,7 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1") if os.environ.get("HERD_OFFLINE", "1") == "1" else None
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # ``key.path=value`` overrides may come after options (``herd run X.yaml --workdir W a=1``),
+    # which plain argparse cannot interleave with a positional list.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "overrides") or any("=" not in e or e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = list(args.overrides or []) + extra
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
