@@ -148,6 +148,29 @@ def hash_path(path: Path | str, exclude: tuple[str, ...] = (MANIFEST,)) -> str:
     return h.hexdigest()
 
 
+#: Files whose bytes define a model or dataset artifact. Logs, timings, trainer state and configs
+#: written alongside are left out, so a resumed stage and an uninterrupted one — or two runs on
+#: different days — hash the same when they produced the same weights and data.
+CONTENT_SUFFIXES = (".safetensors", ".jsonl")
+SKIP_DIR_PREFIXES = ("checkpoint", ".", "work", "_work")
+
+
+def content_hash(path: Path | str) -> str:
+    """Hash of the content files (weights, data rows) of an artifact directory, or of one file."""
+    p = Path(path)
+    if p.is_file():
+        return hash_file(p)
+    h = hashlib.sha256()
+    for f in sorted(p.rglob("*")):
+        rel = f.relative_to(p)
+        if not f.is_file() or any(part.startswith(SKIP_DIR_PREFIXES) for part in rel.parts[:-1]):
+            continue
+        if f.name.startswith(".") or f.suffix not in CONTENT_SUFFIXES:
+            continue
+        h.update(rel.as_posix().encode() + b"\0" + hash_file(f).encode() + b"\n")
+    return h.hexdigest()
+
+
 def hash_config(config: Any) -> str:
     """Stable hash of plain config data (dicts/lists/scalars), independent of key order."""
     return hash_bytes(json.dumps(config, sort_keys=True, default=str).encode())

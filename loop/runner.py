@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from herd.core.artifacts import atomic_write_jsonl, atomic_write_text, hash_config, hash_path
+from herd.core.artifacts import atomic_write_jsonl, atomic_write_text, content_hash, hash_path
 from herd.core.config import to_dict
 from herd.loop.config import RoundConfig
 from herd.loop.stage_settings import build_stage_config
-from herd.loop.stages import StageRunner, content_hash
+from herd.loop.stages import StageRunner
 from herd.loop import launch as launcher
 
 log = logging.getLogger("herd.loop")

@@ -27,33 +27,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from herd.core.artifacts import Manifest, atomic_write_json, hash_config, hash_file
+from herd.core.artifacts import Manifest, atomic_write_json, content_hash, hash_config
 
 log = logging.getLogger("herd.loop")
-
-#: Files whose bytes define an artifact. Logs, timings and trainer state are left out, so a
-#: resumed stage and an uninterrupted one hash the same when they produced the same content.
-CONTENT_SUFFIXES = (".safetensors", ".jsonl")
-SKIP_DIR_PREFIXES = ("checkpoint", ".", "work", "_work")
-
-
-def content_hash(path: Path) -> str:
-    """Hash of the content files of an artifact directory (or of a single file)."""
-    import hashlib
-
-    p = Path(path)
-    if p.is_file():
-        return hash_file(p)
-    h = hashlib.sha256()
-    for f in sorted(p.rglob("*")):
-        rel = f.relative_to(p)
-        if not f.is_file() or any(part.startswith(SKIP_DIR_PREFIXES) for part in rel.parts[:-1]):
-            continue
-        if f.name.startswith(".") or f.suffix not in CONTENT_SUFFIXES:
-            continue
-        h.update(rel.as_posix().encode() + b"\0" + hash_file(f).encode() + b"\n")
-    return h.hexdigest()
-
 
 #: Stage-config keys holding paths the runner fills in; their content is hashed as inputs.
 PATH_KEYS = frozenset({"model", "output_dir", "data", "reference_path", "input", "output", "previous_metrics"})

@@ -33,9 +33,9 @@ from herd.core.artifacts import (
     atomic_dir,
     atomic_write_json,
     atomic_write_jsonl,
+    content_hash,
     hash_config,
     hash_file,
-    hash_path,
     is_complete,
     read_manifest,
     remove_stale_temps,
@@ -144,13 +144,14 @@ def _identity(obj) -> str:
     for attr in ("model_path", "path"):
         path = getattr(obj, attr, None)
         if isinstance(path, (str, Path)) and Path(path).exists():
-            return hash_path(path)
+            return content_hash(path)
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
 def _input_hashes(cfg: SampleConfig, scorers: Mapping[str, Scorer], safety: SafetyJudge | None) -> dict[str, str]:
     # A hub id (no local directory) can only be identified by name.
-    inputs = {"model": hash_path(cfg.model) if Path(cfg.model).exists() else f"hub:{cfg.model}"}
+    # Weights only: a model dir's logs and timings must not make a resumed run look different.
+    inputs = {"model": content_hash(cfg.model) if Path(cfg.model).exists() else f"hub:{cfg.model}"}
     for ps in cfg.prompt_sets:
         inputs[f"prompts:{ps.label()}:{ps.path}"] = hash_file(ps.path)
     for name, scorer in scorers.items():

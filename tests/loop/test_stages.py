@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from herd.loop.stages import StageRunner, content_hash
+from herd.core.artifacts import content_hash
+from herd.loop.stages import StageRunner
 
 
 def _writer(out, text, calls):
