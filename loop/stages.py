@@ -117,7 +117,9 @@ class StageRunner:
                 shutil.rmtree(output)
             elif output.exists():
                 output.unlink()
-            for sibling in output.parent.glob(f".{output.name}*"):
+            # ...including the stages' work areas beside it (``.dpo.work``, ``sft.checkpoints``).
+            siblings = list(output.parent.glob(f".{output.name}.*")) + list(output.parent.glob(f"{output.name}.*"))
+            for sibling in siblings:
                 shutil.rmtree(sibling, ignore_errors=True) if sibling.is_dir() else sibling.unlink()
             atomic_write_json(attempt_file, attempt)
         status_file = self.status_dir / f"{key}.json"

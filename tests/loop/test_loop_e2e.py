@@ -109,7 +109,7 @@ def _wait_for(workdir: Path, key: str, proc: subprocess.Popen, extra=lambda: Tru
         if proc.poll() is not None:
             tail = log_path.read_text()[-3000:] if log_path else ""
             raise AssertionError(f"run ended before {key} started:\n{tail}")
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError(f"{key} never started")
 
 
@@ -133,17 +133,17 @@ def test_kill_9_during_sampling_sft_and_dpo_then_resume_matches(reference, tmp_p
 
 def _kill_and_resume(workdir: Path, ref_dir: Path) -> None:
     shard_dir = workdir / "round_1" / "sample"
-    kill_points = [
-        ("round1.sample", lambda: any(shard_dir.rglob("shard.json"))),  # after >= 1 shard is written
-        ("round1.sft", lambda: True),
-        ("round1.dpo", lambda: True),
+    r1 = workdir / "round_1"
+    kill_points = [  # each after the stage has saved partial work, well before it can finish
+        ("round1.sample", lambda: any(shard_dir.rglob("shard.json"))),
+        ("round1.sft", lambda: any(r1.glob("sft.checkpoints/checkpoint-*/trainer_state.json"))),
+        ("round1.dpo", lambda: any(r1.glob(".dpo.work/checkpoint-*/trainer_state.json"))),
     ]
     for key, ready in kill_points:
         log = open(workdir.parent / f"killed-{key}.log", "w")
         proc = subprocess.Popen(_cmd(workdir), env=ENV, stdout=subprocess.DEVNULL, stderr=log,
                                 text=True, start_new_session=True)
         _wait_for(workdir, key, proc, ready, log_path=Path(log.name))
-        time.sleep(1.0)
         _kill_group(proc)
         status = subprocess.run([sys.executable, "-m", "herd.loop.cli", "status", "--workdir", str(workdir)],
                                 env=ENV, capture_output=True, text=True, timeout=600)
