@@ -144,12 +144,27 @@ def _run(llm, tokenizer, request: GenerationRequest, mode: str) -> list[list[Sam
     return results
 
 
-def _worker(conn, model: str, cfg: VLLMEngineConfig, seed: int) -> None:
-    """Subprocess body: build the engine, serve requests until told to stop."""
+def _serve_generate(llm, tokenizer, request: GenerationRequest, mode: str) -> list[list[Sample]]:
+    return _run(llm, tokenizer, request, mode)
+
+
+#: Requests this module's engine process serves (see :class:`EngineProcess`).
+HANDLERS = {"generate": _serve_generate}
+
+
+def _worker(conn, model: str, cfg: VLLMEngineConfig, seed: int, handlers: str) -> None:
+    """Subprocess body: build the engine, serve ``(kind, args)`` requests until told to stop.
+
+    ``handlers`` names a module whose ``HANDLERS`` dict maps a request kind to
+    ``fn(llm, tokenizer, *args)``; the guard serves scoring requests through the same process.
+    """
     _die_with_parent()
     try:
+        import importlib
+
         from transformers import AutoTokenizer
 
+        table = importlib.import_module(handlers).HANDLERS
         llm = start_engine(model, cfg, seed)
         tokenizer = AutoTokenizer.from_pretrained(model)
         conn.send(("ready", None))
@@ -160,8 +175,9 @@ def _worker(conn, model: str, cfg: VLLMEngineConfig, seed: int) -> None:
         request = conn.recv()
         if request is None:
             break
+        kind, args = request
         try:
-            conn.send(("ok", _run(llm, tokenizer, request, cfg.request_mode)))
+            conn.send(("ok", table[kind](llm, tokenizer, *args)))
         except BaseException:
             conn.send(("error", traceback.format_exc()))
     shutdown_engine(llm)
@@ -199,22 +215,39 @@ def _die_with_parent() -> None:
         pass
 
 
+def _wait_gone(procs: list, timeout: float) -> None:
+    """SIGKILL is asynchronous: wait until each process has exited (a zombie counts as exited —
+    its memory is freed; reaping it is its new parent's business)."""
+    import time
+
+    deadline = time.time() + timeout
+    for proc in procs:
+        while time.time() < deadline:
+            try:
+                if not proc.is_running() or proc.status() == "zombie":
+                    break
+            except Exception:
+                break
+            time.sleep(0.05)
+
+
 class VLLMError(RuntimeError):
     """The vLLM subprocess failed; the message carries its traceback."""
 
 
-class VLLMBackend:
-    """:class:`GenerationBackend` over a vLLM offline engine running in a child process."""
+class EngineProcess:
+    """A vLLM engine in a spawned child process, serving the requests of a handler module.
 
-    def __init__(self, model: str, engine: VLLMEngineConfig | None = None, seed: int = 0, **overrides):
-        cfg = engine or VLLMEngineConfig()
-        for k, v in overrides.items():
-            setattr(cfg, k, v)
-        self.config = cfg
+    The child dies with its parent (``kill -9`` of a run leaves no engine behind) and
+    :meth:`close` reaps vLLM's engine-core processes too, so the engine's memory is free when it
+    returns. :class:`VLLMBackend` and herd.safety's vLLM guard both run on it.
+    """
+
+    def __init__(self, model: str, cfg: VLLMEngineConfig, seed: int = 0, handlers: str = __name__):
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         # Not a daemon: vLLM starts its own engine-core processes, which daemons may not do.
-        self._proc = ctx.Process(target=_worker, args=(child, str(model), cfg, seed), daemon=False)
+        self._proc = ctx.Process(target=_worker, args=(child, str(model), cfg, seed, handlers), daemon=False)
         self._proc.start()
         child.close()
         status, payload = self._recv()
@@ -228,20 +261,28 @@ class VLLMBackend:
         except EOFError as e:
             raise VLLMError(f"vLLM subprocess died (exit code {self._proc.exitcode})") from e
 
-    def generate(
-        self,
-        prompts: Sequence[str],
-        spec: SamplingSpec,
-        prompt_keys: Sequence[int | str] | None = None,
-    ) -> list[list[Sample]]:
+    def call(self, kind: str, *args):
+        """Run handler ``kind`` in the engine process; its traceback comes back as VLLMError."""
         if self._proc is None:
-            raise VLLMError("backend is closed")
-        keys = list(prompt_keys) if prompt_keys is not None else list(range(len(prompts)))
-        self._conn.send(GenerationRequest(list(prompts), spec, keys))
+            raise VLLMError("vLLM engine is closed")
+        self._conn.send((kind, args))
         status, payload = self._recv()
         if status != "ok":
-            raise VLLMError(f"vLLM generation failed:\n{payload}")
+            raise VLLMError(f"vLLM {kind} failed:\n{payload}")
         return payload
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def engine_processes(self) -> list:
+        """The engine subprocess's descendants (vLLM's engine-core and worker processes)."""
+        try:
+            import psutil
+
+            return psutil.Process(self._proc.pid).children(recursive=True)
+        except Exception:
+            return []
 
     def close(self) -> None:
         """Stop the engine process and wait for it, so its memory is free when this returns."""
@@ -264,24 +305,43 @@ class VLLMBackend:
                 pass
         self._proc.join()
         self._proc = None
-
-    def engine_processes(self) -> list:
-        """The engine subprocess's descendants (vLLM's engine-core and worker processes)."""
-        try:
-            import psutil
-
-            return psutil.Process(self._proc.pid).children(recursive=True)
-        except Exception:
-            return []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        _wait_gone(descendants, timeout=30)
 
     def __del__(self):
         try:
             self.close()
         except Exception:
             pass
+
+
+class VLLMBackend:
+    """:class:`GenerationBackend` over a vLLM offline engine running in a child process."""
+
+    def __init__(self, model: str, engine: VLLMEngineConfig | None = None, seed: int = 0, **overrides):
+        cfg = engine or VLLMEngineConfig()
+        for k, v in overrides.items():
+            setattr(cfg, k, v)
+        self.config = cfg
+        self._engine = EngineProcess(model, cfg, seed)
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        spec: SamplingSpec,
+        prompt_keys: Sequence[int | str] | None = None,
+    ) -> list[list[Sample]]:
+        keys = list(prompt_keys) if prompt_keys is not None else list(range(len(prompts)))
+        return self._engine.call("generate", GenerationRequest(list(prompts), spec, keys), self.config.request_mode)
+
+    def close(self) -> None:
+        """Stop the engine (subprocess and vLLM's engine-core processes) before training starts."""
+        self._engine.close()
+
+    def engine_processes(self) -> list:
+        return self._engine.engine_processes()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -101,7 +101,7 @@ def test_vllm_close_ends_engine_processes(tiny_kit):
     from herd.core.generation.vllm import VLLMBackend
 
     backend = VLLMBackend(str(tiny_kit["policy"]), kv_cache_gib=1)
-    procs = [psutil.Process(backend._proc.pid)] + backend.engine_processes()
+    procs = [psutil.Process(backend._engine.pid)] + backend.engine_processes()
     assert len(procs) >= 2  # the worker and at least one engine-core process
     backend.generate(PROMPTS[:1], GREEDY)
     backend.close()

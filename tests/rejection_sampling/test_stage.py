@@ -12,7 +12,7 @@ import json
 import pytest
 import torch
 
-from herd.core.artifacts import hash_path, read_manifest
+from herd.core.artifacts import content_hash, hash_path, read_manifest
 from herd.core.models import load_tokenizer
 from herd.core.verifiers import NumberMatchVerifier
 from herd.rejection_sampling import PromptSetConfig, SelectionConfig, run_sampling
@@ -55,7 +55,7 @@ def test_every_prompt_gets_k_samples_with_tokens_logprobs_and_provenance(gated_r
     samples = read_jsonl(out / "samples.jsonl")
     by_prompt = _by_prompt(samples)
     assert len(by_prompt) == 10 + 4 and len(samples) == 14 * 4
-    policy_hash = hash_path(tiny_kit["policy"])
+    policy_hash = content_hash(tiny_kit["policy"])  # weights, not logs
     finish = set()
     for pid, rows in by_prompt.items():
         assert [r["k"] for r in rows] == [0, 1, 2, 3]
