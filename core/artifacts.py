@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -114,6 +115,25 @@ def remove_stale_temps(directory: Path | str) -> int:
             shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
             n += 1
     return n
+
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def last_complete_checkpoint(directory: Path | str) -> Path | None:
+    """Newest ``checkpoint-N`` under ``directory`` whose ``trainer_state.json`` exists.
+
+    transformers writes ``trainer_state.json`` last, so a checkpoint cut off by a kill has none
+    and is skipped; resuming from it would fail ("Can't find a valid checkpoint").
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in d.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir()]
+    for _, path in sorted(found, reverse=True):
+        if (path / "trainer_state.json").exists():
+            return path
+    return None
 
 
 def hash_bytes(data: bytes) -> str:

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
-from herd.core.artifacts import atomic_dir, atomic_write_json
+from herd.core.artifacts import atomic_dir, atomic_write_json, last_complete_checkpoint
 
 
 def work_dir(output_dir: Path | str) -> Path:
@@ -21,11 +21,10 @@ def work_dir(output_dir: Path | str) -> Path:
 
 
 def last_checkpoint(output_dir: Path | str) -> str | None:
-    """The newest complete Trainer checkpoint of an interrupted run, or None."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    wd = work_dir(output_dir)
-    return get_last_checkpoint(str(wd)) if wd.is_dir() else None
+    """The newest complete Trainer checkpoint of an interrupted run, or None (a checkpoint cut
+    off mid-write by a kill is skipped)."""
+    last = last_complete_checkpoint(work_dir(output_dir))
+    return str(last) if last is not None else None
 
 
 def save_final(trainer, output_dir: Path | str, merge_adapter: bool = False) -> Path:

@@ -9,27 +9,12 @@ none and is skipped); a rerun with a different config refuses to mix the two run
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
-from herd.core.artifacts import atomic_write_json
+from herd.core.artifacts import atomic_write_json, last_complete_checkpoint
 
 MARKER = "herd_run.json"
-_CKPT = re.compile(r"^checkpoint-(\d+)$")
-
-
-def last_complete_checkpoint(directory: Path) -> Path | None:
-    """Newest ``checkpoint-N`` in ``directory`` whose ``trainer_state.json`` exists."""
-    if not directory.is_dir():
-        return None
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _CKPT.match(p.name)) and p.is_dir()]
-    for _, path in sorted(found, reverse=True):
-        if (path / "trainer_state.json").exists():
-            return path
-    return None
-
-
 def _marker_hash(directory: Path) -> str | None:
     try:
         return json.loads((directory / MARKER).read_text())["run_hash"]

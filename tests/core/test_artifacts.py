@@ -69,3 +69,16 @@ def test_remove_stale_temps(tmp_path):
     (tmp_path / "keep").write_text("k")
     assert remove_stale_temps(tmp_path) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["keep"]
+
+
+def test_last_complete_checkpoint_skips_one_cut_off_by_a_kill(tmp_path):
+    from herd.core.artifacts import last_complete_checkpoint
+
+    assert last_complete_checkpoint(tmp_path / "none") is None
+    for n, complete in ((2, True), (10, True), (12, False)):
+        d = tmp_path / f"checkpoint-{n}"
+        d.mkdir()
+        (d / "model.safetensors").write_bytes(b"w")
+        if complete:
+            (d / "trainer_state.json").write_text("{}")
+    assert last_complete_checkpoint(tmp_path).name == "checkpoint-10"  # numeric order, 12 incomplete
