@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from herd.core.config import to_dict
 from herd.core.models import DType
 from herd.preference.data import PreferenceDataConfig
 
@@ -216,7 +215,7 @@ def _peft_config(cfg: DPOStageConfig):
 
 def train_dpo(cfg: DPOStageConfig) -> Path:
     """Run DPO; returns the finished output dir (merged HF model, tokenizer, metrics.json)."""
-    from herd.preference.output import copy_into, last_checkpoint, publish, save_final
+    from herd.preference.output import finish, last_checkpoint
 
     trainer, report = build_trainer(cfg)
     result = trainer.train(resume_from_checkpoint=last_checkpoint(cfg.output_dir))
@@ -230,28 +229,14 @@ def train_dpo(cfg: DPOStageConfig) -> Path:
         "reuse_note": report.reuse_note,
         "last_log": logs[-1] if logs else {},
     }
-    staging = save_final(trainer, cfg.output_dir, merge_adapter=cfg.lora is not None)
-    out = Path(cfg.output_dir)
-    if trainer.accelerator.is_main_process:
-        publish(out, copy_into(staging), metrics, to_dict(cfg))
-    trainer.accelerator.wait_for_everyone()
-    return out
+    return finish(trainer, cfg, metrics, merge_adapter=cfg.lora is not None)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m herd.preference.dpo`` / ``accelerate launch -m ...``."""
-    import argparse
+    from herd.preference.output import stage_main
 
-    from herd.core.config import load_config
-
-    parser = argparse.ArgumentParser(prog="herd.preference.dpo", description="DPO stage (Llama 3 recipe)")
-    parser.add_argument("--config", required=True, help="stage YAML (DPOStageConfig)")
-    parser.add_argument("overrides", nargs="*", help="key.path=value overrides")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    out = train_dpo(load_config(DPOStageConfig, args.config, args.overrides))
-    print(out)
-    return 0
+    return stage_main("herd.preference.dpo", "DPO stage (Llama 3 recipe)", DPOStageConfig, train_dpo, argv)
 
 
 if __name__ == "__main__":

@@ -71,3 +71,32 @@ def publish(
         atomic_write_json(tmp / "herd_config.json", config)
     shutil.rmtree(work_dir(out), ignore_errors=True)
     return out
+
+
+def finish(trainer, cfg, metrics: dict[str, Any], merge_adapter: bool = False) -> Path:
+    """The common tail of both preference stages: save on every process (collective), publish
+    model + metrics + config atomically from the main process, wait for the others."""
+    from herd.core.config import to_dict
+
+    staging = save_final(trainer, cfg.output_dir, merge_adapter=merge_adapter)
+    out = Path(cfg.output_dir)
+    if trainer.accelerator.is_main_process:
+        publish(out, copy_into(staging), metrics, to_dict(cfg))
+    trainer.accelerator.wait_for_everyone()
+    return out
+
+
+def stage_main(prog: str, description: str, cfg_cls, train, argv: list[str] | None = None) -> int:
+    """``python -m herd.preference.<stage> --config X.yaml [overrides]`` (also under accelerate)."""
+    import argparse
+    import logging
+
+    from herd.core.config import load_config
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--config", required=True, help=f"stage YAML ({cfg_cls.__name__})")
+    parser.add_argument("overrides", nargs="*", help="key.path=value overrides")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(train(load_config(cfg_cls, args.config, args.overrides)))
+    return 0

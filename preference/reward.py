@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from herd.core.config import to_dict
 from herd.core.models import DType
 from herd.preference.data import PreferenceDataConfig, PreferencePair, load_from_config, split_pairs
 
@@ -171,7 +170,7 @@ def build_reward_trainer(cfg: RewardConfig) -> RewardRun:
 def train_reward(cfg: RewardConfig) -> Path:
     """Train a reward model; returns the finished output dir (model, tokenizer, metrics.json)."""
     from herd.core.reward_scoring import RewardModelScorer
-    from herd.preference.output import copy_into, last_checkpoint, publish, save_final
+    from herd.preference.output import finish, last_checkpoint
 
     run = build_reward_trainer(cfg)
     trainer, tokenizer, pairs, eval_pairs, report = run.trainer, run.tokenizer, run.train_pairs, run.eval_pairs, run.report
@@ -189,28 +188,14 @@ def train_reward(cfg: RewardConfig) -> Path:
     }
     log.info("reward: %s", metrics)
 
-    staging = save_final(trainer, cfg.output_dir)
-    out = Path(cfg.output_dir)
-    if trainer.accelerator.is_main_process:
-        publish(out, copy_into(staging), metrics, to_dict(cfg))
-    trainer.accelerator.wait_for_everyone()
-    return out
+    return finish(trainer, cfg, metrics)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m herd.preference.reward`` / ``accelerate launch -m ...``."""
-    import argparse
-    import sys
+    from herd.preference.output import stage_main
 
-    from herd.core.config import load_config
-
-    parser = argparse.ArgumentParser(prog="herd.preference.reward", description="reward-model stage")
-    parser.add_argument("--config", required=True, help="stage YAML (RewardConfig)")
-    parser.add_argument("overrides", nargs="*", help="key.path=value overrides")
-    args = parser.parse_args(argv if argv is not None else sys.argv[1:])
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(train_reward(load_config(RewardConfig, args.config, args.overrides)))
-    return 0
+    return stage_main("herd.preference.reward", "reward-model stage", RewardConfig, train_reward, argv)
 
 
 if __name__ == "__main__":
