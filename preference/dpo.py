@@ -149,6 +149,10 @@ def _trl_args(cfg: DPOStageConfig, precompute: bool):
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         remove_unused_columns=False,  # the collator needs the loss-mask columns
         bf16=bf16,
+        # Without a GPU, transformers needs use_cpu to join accelerate's process group (gloo);
+        # otherwise every launched process trains alone as "rank 0" and they all write the same
+        # checkpoints and output (output.check_world refuses that).
+        use_cpu=not torch.cuda.is_available(),
         seed=cfg.seed,
         data_seed=cfg.seed,
         save_strategy="steps",
@@ -215,9 +219,10 @@ def _peft_config(cfg: DPOStageConfig):
 
 def train_dpo(cfg: DPOStageConfig) -> Path:
     """Run DPO; returns the finished output dir (merged HF model, tokenizer, metrics.json)."""
-    from herd.preference.output import finish, last_checkpoint
+    from herd.preference.output import check_world, finish, last_checkpoint
 
     trainer, report = build_trainer(cfg)
+    check_world(trainer.accelerator)
     result = trainer.train(resume_from_checkpoint=last_checkpoint(cfg.output_dir))
     logs = [h for h in trainer.state.log_history if "rewards/margins" in h]
     metrics = {

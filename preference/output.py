@@ -8,6 +8,7 @@ never mistakes a half-written model for a finished one.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -25,6 +26,23 @@ def last_checkpoint(output_dir: Path | str) -> str | None:
     off mid-write by a kill is skipped)."""
     last = last_complete_checkpoint(work_dir(output_dir))
     return str(last) if last is not None else None
+
+
+def check_world(accelerator) -> None:
+    """Refuse to train when the launcher started more processes than the Trainer joined.
+
+    Each process that is not part of the Trainer's process group believes it is the only one,
+    so every one of them writes ``checkpoint-N``, stages ``final``, publishes the output and
+    deletes the work directory, all at the same paths: a save fails with FileNotFoundError or
+    a published model lacks files, depending on the interleaving.
+    """
+    launched = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if launched > 1 and accelerator.num_processes != launched:
+        raise RuntimeError(
+            f"launched as {launched} processes (WORLD_SIZE) but the trainer runs as "
+            f"{accelerator.num_processes} ({accelerator.distributed_type}); every process would "
+            "write the same checkpoints and output"
+        )
 
 
 def save_final(trainer, output_dir: Path | str, merge_adapter: bool = False) -> Path:
@@ -75,11 +93,13 @@ def publish(
 
 def finish(trainer, cfg, metrics: dict[str, Any], merge_adapter: bool = False) -> Path:
     """The common tail of both preference stages: save on every process (collective), publish
-    model + metrics + config atomically from the main process, wait for the others."""
+    model + metrics (with the number of training processes) + config atomically from the main
+    process, wait for the others."""
     from herd.core.config import to_dict
 
     staging = save_final(trainer, cfg.output_dir, merge_adapter=merge_adapter)
     out = Path(cfg.output_dir)
+    metrics = {**metrics, "num_processes": trainer.accelerator.num_processes}
     if trainer.accelerator.is_main_process:
         publish(out, copy_into(staging), metrics, to_dict(cfg))
     trainer.accelerator.wait_for_everyone()

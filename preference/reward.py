@@ -122,6 +122,7 @@ def _trainer_args(cfg: RewardConfig):
         center_rewards_coefficient=cfg.center_rewards_coefficient,
         max_length=None,  # encode_pairs already truncated, keeping the response
         bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),  # CPU-only: join the gloo group (see dpo._trl_args)
         seed=cfg.seed,
         data_seed=cfg.seed,
         save_strategy="steps",
@@ -170,9 +171,10 @@ def build_reward_trainer(cfg: RewardConfig) -> RewardRun:
 def train_reward(cfg: RewardConfig) -> Path:
     """Train a reward model; returns the finished output dir (model, tokenizer, metrics.json)."""
     from herd.core.reward_scoring import RewardModelScorer
-    from herd.preference.output import finish, last_checkpoint
+    from herd.preference.output import check_world, finish, last_checkpoint
 
     run = build_reward_trainer(cfg)
+    check_world(run.trainer.accelerator)
     trainer, tokenizer, pairs, eval_pairs, report = run.trainer, run.tokenizer, run.train_pairs, run.eval_pairs, run.report
     result = trainer.train(resume_from_checkpoint=last_checkpoint(cfg.output_dir))
     scorer = RewardModelScorer(
