@@ -72,22 +72,77 @@ def hh_groups() -> list[list[dict]]:
     return groups
 
 
-def synthetic_rows(groups: list[list[dict]], n: int) -> tuple[list[str], np.ndarray]:
-    """N dialog texts (originals first, then paraphrase rounds) and each row's group id."""
+def synthetic_dialogs(groups: list[list[dict]], n: int) -> tuple[list[list[dict]], np.ndarray]:
+    """N dialogs (originals first, then paraphrase rounds) and each row's group id."""
     from herd.sft.curation.paraphrase import paraphrase_messages
-    from herd.sft.curation.rows import dialog_text
 
-    texts, gid = [], []
+    dialogs, gid = [], []
     variant = 0
-    while len(texts) < n:
+    while len(dialogs) < n:
         for g, messages in enumerate(groups):
-            if len(texts) == n:
+            if len(dialogs) == n:
                 break
-            m = messages if variant == 0 else paraphrase_messages(messages, seed=variant * 100003 + g)
-            texts.append(dialog_text({"messages": m}))
+            dialogs.append(messages if variant == 0 else paraphrase_messages(messages, seed=variant * 100003 + g))
             gid.append(g)
         variant += 1
-    return texts, np.array(gid)
+    return dialogs, np.array(gid)
+
+
+def synthetic_rows(groups: list[list[dict]], n: int) -> tuple[list[str], np.ndarray]:
+    """N dialog texts (see :func:`synthetic_dialogs`) and each row's group id."""
+    from herd.sft.curation.rows import dialog_text
+
+    dialogs, gid = synthetic_dialogs(groups, n)
+    return [dialog_text({"messages": m}) for m in dialogs], gid
+
+
+def run_cli(n: int, groups, args) -> dict:
+    """``herd curate`` end to end on N rows written to a JSONL file: reading, every default
+    rule, the difficulty proxy, embedding, clustering, the greedy keep, and writing the output
+    (data, removed rows, summary, histograms). Timed from outside, in a fresh process."""
+    import subprocess
+    import tempfile
+
+    import yaml
+
+    dialogs, gid = synthetic_dialogs(groups, n)
+    with tempfile.TemporaryDirectory(prefix="herd-curate-bench-") as tmp:
+        tmp = Path(tmp)
+        rows_file = tmp / "rows.jsonl"
+        with rows_file.open("w", encoding="utf-8") as f:
+            for m, g in zip(dialogs, gid):
+                f.write(json.dumps({"messages": m, "group": int(g)}) + "\n")
+        dedup = {"threshold": args.threshold, "cluster_size": args.cluster_size, "passes": args.passes,
+                 "precision": args.precision}
+        dedup |= {k: v for k, v in (("batch_tokens", args.batch_tokens), ("cpu_workers", args.cpu_workers),
+                                      ("device", args.device)) if v is not None}
+        cfg = {"input": str(rows_file), "output": str(tmp / "out"), "rules": {"language": {"expected": "en"}},
+               "dedup": dedup}
+        (tmp / "curate.yaml").write_text(yaml.safe_dump(cfg))
+        cmd = [sys.executable, "-m", "herd.loop.cli", "curate", "--config", str(tmp / "curate.yaml")]
+        with Timer() as t:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr[-3000:])
+        summary = json.loads((tmp / "out" / "summary.json").read_text())
+
+        def groups_in(name: str, only_dedup: bool = False) -> set[int]:
+            with (tmp / "out" / name).open(encoding="utf-8") as f:
+                rows = (json.loads(line) for line in f)
+                return {r["group"] for r in rows if not only_dedup or r.get("removed_by") == "semantic_dedup"}
+
+        kept_groups = groups_in("data.jsonl")
+        reaching_dedup = kept_groups | groups_in("removed.jsonl", only_dedup=True)
+    secs = summary["dedup"]["seconds"]
+    row = {
+        "rows": n, "mode": "herd curate CLI", "wall_s": t.wall, "rows_per_s": n / t.wall,
+        "steps": summary["steps"], "dedup_seconds": secs, "clusters": summary["dedup"]["clusters"],
+        "rows_out": summary["rows_out"], "distinct_groups_reaching_dedup": len(reaching_dedup),
+        "missed_duplicates": summary["rows_out"] - len(reaching_dedup),
+        "unique_texts": len({json.dumps(m) for m in dialogs}), "loadavg": os.getloadavg(),
+    }
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def measure_encoder(groups, args):
@@ -99,11 +154,11 @@ def measure_encoder(groups, args):
     from herd.sft.curation.rows import dialog_text
 
     # Real mode measures everything at full size; a small sample here only gives the cosines.
-    groups = groups[: args.groups if args.embed == "projected" else 64]
+    groups = groups[: args.groups if args.embed == "projected" else max(64, args.anchor_rows)]
     texts = [dialog_text({"messages": m}) for m in groups]
     texts += [dialog_text({"messages": paraphrase_messages(m, seed=g)}) for g, m in enumerate(groups[: args.para_rows])]
-    cfg = DedupConfig(device=args.device, precision=args.precision, batch_size=args.batch_size,
-                      cache_dir=args.embed_cache)
+    cfg = DedupConfig(device=args.device, precision=args.precision, batch_tokens=args.batch_tokens,
+                      cpu_workers=args.cpu_workers, cache_dir=args.embed_cache)
     enc = DialogEncoder(cfg)
     saved = args.encoder_cache
     if saved and saved.exists():  # a rerun of the dedup phases reuses a finished measurement
@@ -115,6 +170,7 @@ def measure_encoder(groups, args):
             emb = enc.encode(texts)
         if saved:
             np.savez(saved, emb=emb, wall=t.wall, cpu=t.cpu)
+    anchor = encoder_anchor(enc, texts[: args.anchor_rows]) if args.anchor_rows else None
     base, para = emb[: len(groups)], emb[len(groups):]
     para_cos = (base[: len(para)] * para).sum(1)
     nearest = np.full(len(base), -1.0, dtype=np.float32)
@@ -122,7 +178,27 @@ def measure_encoder(groups, args):
         sims = base[s : s + 1024] @ base.T
         sims[np.arange(len(sims)), np.arange(s, s + len(sims))] = -1
         nearest[s : s + 1024] = sims.max(1)
-    return enc, cfg, base, para_cos, nearest, {"rows": len(texts), "wall_s": t.wall, "cpu_s": t.cpu}
+    cost = {"rows": len(texts), "wall_s": t.wall, "cpu_s": t.cpu, "precision": enc.precision,
+            "batch_tokens": enc.batch_tokens, "workers": enc.workers, "anchor": anchor}
+    return enc, cfg, base, para_cos, nearest, cost
+
+
+def encoder_anchor(enc, texts: list[str]) -> dict:
+    """The same rows through sentence-transformers' own ``encode`` with its defaults (float32,
+    32 rows per batch, torch's intra-op threads), then through herd's path, back to back in this
+    process: the ratio is herd's encoder speed-up on this machine, whatever else runs on it."""
+    import torch
+
+    model = enc.model
+    model.max_seq_length = enc.max_tokens
+    with Timer() as ta, torch.inference_mode():
+        ref = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    with Timer() as th:
+        ours = enc.encode(texts)
+    cos = (ref * ours).sum(1)
+    return {"rows": len(texts), "library_default_wall_s": ta.wall, "library_default_cpu_s": ta.cpu,
+            "herd_wall_s": th.wall, "herd_cpu_s": th.cpu, "speedup_wall": ta.wall / th.wall,
+            "cos_to_library_min": float(cos.min()), "cos_to_library_median": float(np.median(cos))}
 
 
 def _at_cosine(anchor: np.ndarray, cos: np.ndarray, rng) -> np.ndarray:
@@ -160,7 +236,8 @@ def run_size(n, groups, base, para_cos, nearest, enc, cfg, enc_cost, args) -> di
         n_distinct = len(set(gid.tolist()))
         with Timer() as te:
             emb = embed_texts(texts, enc, cfg)
-        embed = {"wall_s": te.wall, "cpu_s": te.cpu, "how": "measured"}
+        embed = {"wall_s": te.wall, "cpu_s": te.cpu, "how": "measured", "unique_texts": len(set(texts)),
+                 "rows_per_s": n / te.wall}
     else:
         emb, n_distinct = projected_set(n, base, para_cos, nearest, args.dup_fraction, seed=n)
         per_wall, per_cpu = enc_cost["wall_s"] / enc_cost["rows"], enc_cost["cpu_s"] / enc_cost["rows"]
@@ -189,13 +266,17 @@ def run_size(n, groups, base, para_cos, nearest, enc, cfg, enc_cost, args) -> di
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
-    ap.add_argument("--embed", choices=["projected", "real"], default="projected")
+    ap.add_argument("--embed", choices=["projected", "real", "cli"], default="projected",
+                    help="cli: run `herd curate` end to end on N rows (no anchor; see run_cli)")
     ap.add_argument("--groups", type=int, default=100000, help="at most this many real HH dialogs (all ~2.3k by default)")
     ap.add_argument("--para-rows", type=int, default=300, help="real text paraphrases encoded for the cosine distribution")
     ap.add_argument("--dup-fraction", type=float, default=0.5, help="projected mode: share of rows that are paraphrases")
     ap.add_argument("--device", default=None)
-    ap.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto")
+    ap.add_argument("--batch-tokens", type=int, default=None, help="encoder token budget per batch (None: herd's default)")
+    ap.add_argument("--cpu-workers", type=int, default=None, help="encoder threads on CPU (None: herd's default)")
+    ap.add_argument("--anchor-rows", type=int, default=1000,
+                    help="rows encoded by both sentence-transformers' defaults and herd's path for the ratio (0: skip)")
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--cluster-size", type=int, default=2000)
     ap.add_argument("--anchor-max", type=int, default=100000, help="largest N for the exact all-pairs anchor")
@@ -211,6 +292,14 @@ def main() -> int:
 
     groups = hh_groups()
     load0 = os.getloadavg()
+    if args.embed == "cli":
+        results = [run_cli(n, groups, args) for n in args.sizes]
+        if args.out:
+            args.out.write_text(json.dumps({"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                                                        "loadavg_start": load0, "loadavg_end": os.getloadavg()},
+                                            "args": {k: str(v) for k, v in vars(args).items()}, "sizes": results},
+                                           indent=2) + "\n")
+        return 0
     enc, cfg, base, para_cos, nearest, enc_cost = measure_encoder(groups, args)
     encoder = {
         **enc_cost, "rows_per_s": enc_cost["rows"] / enc_cost["wall_s"],

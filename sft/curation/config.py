@@ -152,11 +152,22 @@ class DedupConfig:
     sentence-transformers model directory."""
     device: str | None = None
     """Torch device for the encoder; None = cuda when available, else cpu."""
-    precision: Literal["float32", "bfloat16"] = "float32"
-    """Encoder compute dtype; bfloat16 autocast is ~1.3x faster on CPUs with AVX512-BF16 and
-    changes cosines by ~1e-4."""
-    batch_size: int = 64
-    """Encoder batch size."""
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Encoder compute dtype. 'auto' = bfloat16 autocast where the hardware computes it natively
+    (CUDA with bf16, or a CPU with AVX512-BF16/AMX as oneDNN reports it), else float32. bfloat16
+    ran MiniLM 2.2x faster on this project's AVX512-BF16 CPU with cosines within 3e-5 of float32
+    (docs/benchmarks/curation.md); on CPUs without native bf16 it would be emulated and slower."""
+    batch_tokens: int | None = None
+    """Token budget per encoder batch: dialogs are sorted by token length and a batch holds as
+    many as fit in rows x longest-row <= batch_tokens, so almost no padding is computed.
+    None = 2048 on CPU (measured best of 1k/2k/4k), 32768 on a GPU."""
+    batch_size: int = 256
+    """Upper bound on rows per encoder batch (the token budget usually binds first)."""
+    cpu_workers: int | None = None
+    """Encoder batches run concurrently on this many threads, each with one torch thread (on
+    CPU only): 1.3x the rows/s of one batch at a time over two intra-op threads on 2 cores,
+    because a small encoder's ops are too short to keep several threads busy. None = the
+    number of cores this process may use."""
     max_tokens: int = 256
     """Word pieces per dialog the encoder sees (MiniLM's limit is 256; longer dialogs are cut)."""
     threshold: float = 0.9
