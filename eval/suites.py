@@ -8,33 +8,13 @@ alike. Bad rows raise ``ValueError`` naming the file, the row and the field.
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterator
 
 from herd.core.chat import ChatFormatError, validate_conversation
+from herd.core.jsonl import iter_jsonl
 from herd.core.verifiers import load_gsm8k, normalize_number
-
-
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
-
-
-def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with _open_text(path) as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: row {line_no}: not valid JSON ({e.msg})") from e
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}: row {line_no}: expected a JSON object")
-            yield line_no, row
 
 
 def _hh_first_human_turn(dialogue: str) -> str | None:
@@ -71,7 +51,7 @@ def _messages(row: dict, path: Path, line_no: int) -> list[dict]:
 def load_prompt_rows(path: Path, limit: int | None, id_prefix: str) -> list[dict]:
     """Generic prompt JSONL(.gz); keeps 'id', 'reference' and 'category' when present."""
     rows: list[dict] = []
-    for line_no, row in _jsonl(path):
+    for line_no, row in iter_jsonl(path):
         if limit is not None and len(rows) >= limit:
             break
         out = {"id": str(row.get("id", f"{id_prefix}-{line_no}")), "messages": _messages(row, path, line_no)}
@@ -87,7 +67,7 @@ def load_prompt_rows(path: Path, limit: int | None, id_prefix: str) -> list[dict
 
 def load_verifier_rows(path: Path, limit: int | None) -> list[dict]:
     """GSM8K JSONL (detected by its 'answer' field) or prompt rows carrying a 'reference'."""
-    first = next(_jsonl(path), None)
+    first = next(iter_jsonl(path), None)
     if first is None:
         raise ValueError(f"{path}: no rows")
     if "answer" in first[1] and "reference" not in first[1]:

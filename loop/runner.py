@@ -431,26 +431,17 @@ def _steps(model_dir: Path) -> int:
 def _concat_jsonl(dest: Path, sources: list[Path], dry_run: bool = False) -> Path:
     if dry_run:
         return dest  # planning reads what the last real run wrote; it writes nothing
-    import gzip
-
     from herd.core.chat_data import hh_to_preference
+    from herd.core.jsonl import iter_jsonl
 
     rows = []
     for src in sources:
         if not src.exists():
             raise FileNotFoundError(f"{src}: expected data file is missing")
-        opener = gzip.open if src.suffix == ".gz" else open
-        with opener(src, "rt", encoding="utf-8") as f:
-            for line_no, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{src}: row {line_no}: not valid JSON ({e})") from e
-                # HH-RLHF pairs are whole dialogues; the preference stages read prompt/chosen/rejected.
-                if isinstance(row.get("chosen"), str) and "prompt" not in row:
-                    row = hh_to_preference(row)
-                rows.append(row)
+        for _, row in iter_jsonl(src):
+            # HH-RLHF pairs are whole dialogues; the preference stages read prompt/chosen/rejected.
+            if isinstance(row.get("chosen"), str) and "prompt" not in row:
+                row = hh_to_preference(row)
+            rows.append(row)
     atomic_write_jsonl(dest, rows)
     return dest

@@ -6,12 +6,12 @@ with the file and row named, before an engine starts or any shard is written.
 
 from __future__ import annotations
 
-import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from herd.core.chat import ChatFormatError, render_with, validate_conversation
+from herd.core.jsonl import iter_jsonl
 from herd.rejection_sampling.config import PromptSetConfig
 
 
@@ -94,21 +94,12 @@ def _row_to_prompt(row, ps: PromptSetConfig, where: str) -> Prompt:
 
 
 def _jsonl_lines(path: Path, limit: int | None):
-    """``(where, parsed row)`` per non-blank line of a JSONL file (gzipped when it ends in .gz)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    count = 0
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if limit is not None and count >= limit:
-                break
-            if not line.strip():
-                continue
-            where = f"{path}: row {line_no}"
-            try:
-                yield where, json.loads(line)
-            except json.JSONDecodeError as e:
-                raise PromptError(f"{where}: not valid JSON ({e})") from e
-            count += 1
+    """``(where, parsed row)`` per non-blank line of a JSONL file (gzipped when it ends in .gz);
+    rows that are not objects are reported by the caller, which names the missing field."""
+    for count, (line_no, row) in enumerate(iter_jsonl(path, PromptError, require_object=False)):
+        if limit is not None and count >= limit:
+            break
+        yield f"{path}: row {line_no}", row
 
 
 def _hh_prompt_row(row, where: str, stem: str, line: str) -> dict:

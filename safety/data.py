@@ -11,12 +11,12 @@ Two row shapes:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from herd.core.chat import ChatFormatError, Conversation, validate_conversation
+from herd.core.jsonl import iter_jsonl as core_iter_jsonl
 
 
 class DataError(ValueError):
@@ -50,22 +50,7 @@ def conversation_of(prompt: str, response: str | None = None) -> list[dict]:
 
 def iter_jsonl(path: Path | str) -> Iterator[tuple[int, dict]]:
     """``(row number, object)`` for each non-blank line; bad JSON raises :class:`DataError`."""
-    p = Path(path)
-    try:
-        f = open(p, encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{p}: input file not found") from None
-    with f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{p}: row {n}: not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{p}: row {n}: expected a JSON object")
-            yield n, obj
+    return core_iter_jsonl(path, DataError)
 
 
 def _text_field(obj: dict, key: str, where: str, optional: bool = False) -> str | None:
