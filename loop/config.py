@@ -99,7 +99,9 @@ class SFTStage:
     include_seed_data: bool = False
     """Add data.sft to every round's SFT data."""
     curate: dict[str, Any] | None = None
-    """herd.sft.curation settings to clean/dedup SFT data before training; None = off."""
+    """herd.sft.curation settings to clean/score/dedup SFT data before training; None = off.
+    ``quality.reward_model: round`` scores quality with the reward model the round sampled with
+    (Llama 3 keeps the RM's top quartile); embeddings are cached in WORKDIR/cache across rounds."""
     settings: dict[str, Any] = field(default_factory=dict)
     average: Averaging = field(default_factory=Averaging)
 

@@ -13,6 +13,8 @@ same number of optimizer steps on plain SFT of the seed data, and the report com
 
 from __future__ import annotations
 
+import copy
+
 import json
 import logging
 import sys
@@ -172,7 +174,7 @@ class RoundRunner:
         steps = 0
         policy = prev.policy
         if self.cfg.sft.enabled:
-            policy, n = self._sft(r, rdir, base, prev.policy)
+            policy, n = self._sft(r, rdir, base, prev.policy, rm)
             steps += n
         if self.cfg.dpo.enabled:
             policy, n = self._dpo(r, rdir, policy, prev.policy)
@@ -248,11 +250,11 @@ class RoundRunner:
         self.stages.run(f"round{r}.sample", out, config, inputs, run)
         return out
 
-    def _sft(self, r: int, rdir: Path, base: Path, prev_policy: Path) -> tuple[Path, int]:
+    def _sft(self, r: int, rdir: Path, base: Path, prev_policy: Path, rm: Path | None) -> tuple[Path, int]:
         sc = self.cfg.sft
         data = self._gather_sft(rdir / "sft_data.jsonl", r)
         if sc.curate is not None:
-            data = self._curate(r, rdir, data)
+            data = self._curate(r, rdir, data, rm)
         init = base if sc.init == "base" else prev_policy
         out = rdir / "sft"
         filled = {"model": str(init), "data": [str(data)], "output_dir": str(out)}
@@ -276,18 +278,42 @@ class RoundRunner:
         path = self._train_averaged("dpo", r, out, dc.settings, dc.average, filled, inputs)
         return path, _steps(path)
 
-    def _curate(self, r: int, rdir: Path, data: Path) -> Path:
+    def _curate(self, r: int, rdir: Path, data: Path, rm: Path | None) -> Path:
+        """Curate this round's SFT rows (Llama 3 §4.2.3) with the ``sft.curate`` settings.
+
+        ``quality.reward_model: round`` scores quality with the reward model this round sampled
+        with; a path uses that model; the judge comes from ``judge.model``. Embeddings are cached
+        under the workdir across rounds, so accumulated rows are embedded once per run.
+        """
         out = rdir / "curated"
-        ccfg = self._stage_cfg("curate", dict(self.cfg.sft.curate or {}), {"input": str(data), "output": str(out)}, "sft.curate")
+        settings = copy.deepcopy(dict(self.cfg.sft.curate or {}))
+        quality = settings.get("quality") or {}
+        if quality.get("reward_model") == "round":
+            if rm is None:
+                raise ValueError(f"{self.source}: sft.curate.quality.reward_model: 'round' needs a reward model "
+                                 "(reward.enabled, reward.fixed_path or reward.model)")
+            settings["quality"] = {**quality, "reward_model": str(rm)}
+        ccfg = self._stage_cfg("curate", settings, {"input": str(data), "output": str(out)}, "sft.curate")
+        if ccfg.dedup.cache_dir is None:
+            ccfg.dedup.cache_dir = self.workdir / "cache" / "curate-embeddings"
+        models = {"reward_model": ccfg.quality.reward_model} if ccfg.quality.reward_model else {}
+        if ccfg.judge.model and (ccfg.quality.judge or ccfg.difficulty.judge):
+            models["judge"] = ccfg.judge.model
 
         def run():
             from herd.sft.curation import curate, write_curated
+            from herd.sft.curation.cli import judge_backend, quality_scorer
 
-            result = curate(ccfg, str(data))
-            write_curated(result, out)
+            backend = judge_backend(ccfg)
+            try:
+                result = curate(ccfg, str(data), quality_scorer=quality_scorer(ccfg), judge_backend=backend)
+            finally:
+                if backend is not None:
+                    backend.close()
+            write_curated(result, out, config=to_dict(ccfg))
             return _read_metrics(out, "summary.json")
 
-        self.stages.run(f"round{r}.curate", out, to_dict(ccfg), self._inputs(data=data), run)
+        self.stages.run(f"round{r}.curate", out, to_dict(ccfg), self._inputs(data=data, **models), run)
         return out / "data.jsonl"
 
     # ---- training helpers --------------------------------------------------------------------

@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _judge_backend(cfg):
+def judge_backend(cfg):
+    """The judge's generation backend from ``judge.model`` when a judge score is switched on
+    (shared with the round runner, which curates with the same config keys)."""
     if not (cfg.quality.judge or cfg.difficulty.judge):
         return None
     from herd.core.config import ConfigError
@@ -33,7 +35,8 @@ def _judge_backend(cfg):
     return make_backend(cfg.judge.backend, cfg.judge.model)
 
 
-def _quality_scorer(cfg):
+def quality_scorer(cfg):
+    """A reward-model Scorer from ``quality.reward_model``, or None (no RM quality signal)."""
     if not cfg.quality.reward_model:
         return None
     from herd.core.reward_scoring import RewardModelScorer
@@ -61,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if cfg.dedup.cache_dir is None:
         cfg.dedup.cache_dir = out.parent / f".{out.name}.embed-cache"
-    backend = _judge_backend(cfg)
+    backend = judge_backend(cfg)
     try:
-        result = curate(cfg, cfg.input, quality_scorer=_quality_scorer(cfg), judge_backend=backend)
+        result = curate(cfg, cfg.input, quality_scorer=quality_scorer(cfg), judge_backend=backend)
     finally:
         if backend is not None:
             backend.close()
