@@ -8,7 +8,8 @@ Same prompts (real GSM8K questions, with a system prompt) and same K for every r
 2. stage: the whole ``herd sample`` stage (generation + reward scoring + selection + writing +
    merge) vs the raw engine on the same work, same engine (target: >= 0.8x);
 3. rm_sorting: reward-model scoring of the stage's samples with length-sorted batches vs
-   unsorted (target: >= 1.5x).
+   unsorted (target: >= 1.5x), and prefix-shared scoring (each prompt's KV computed once for its
+   K samples, ``RewardModelScorer(share_prefixes=True)``, the default) vs the sorted unshared path.
 
 Outputs have varying lengths from stop tokens, never a forced length. A randomly initialised
 tiny model almost never emits <|eot_id|>, so on the built tiny models the stop set also holds
@@ -122,6 +123,9 @@ def stage_vs_raw(args, cfg_kwargs, engine, texts, keys, spec, work: Path) -> dic
 
     variants = {
         "reward_model": {"reward": RewardModelScorer(args._rm, batch_size=args.rm_batch_size, name="reward")},
+        # the pre-prefix-sharing scorer, same run: the in-process anchor for the change
+        "reward_model_unshared": {"reward": RewardModelScorer(args._rm, batch_size=args.rm_batch_size,
+                                                              name="reward", share_prefixes=False)},
         "verifier_only": {"verifier": NumberMatchVerifier()},
     }
     times: dict[str, list[float]] = {"raw_engine": [], **{v: [] for v in variants}}
@@ -156,22 +160,48 @@ def stage_vs_raw(args, cfg_kwargs, engine, texts, keys, spec, work: Path) -> dic
 
 
 def rm_sorting(args, samples_file: Path, prompts_path: Path) -> dict:
-    """Score the stage's samples with length-sorted batches vs in arrival order."""
-    from herd.core.reward_scoring import RewardModelScorer
+    """Score the stage's samples with length-sorted batches vs in arrival order (both without
+    prefix sharing), and with prefix sharing (sorted) vs the sorted unshared path. The three
+    variants are timed interleaved (best of ``--repeats`` rounds, at least 3), so a load spike on
+    the shared machine hits all of them alike."""
+    from herd.core.reward_scoring import RewardModelScorer, prefix_groups
     from herd.rejection_sampling import PromptSetConfig, load_prompts
 
     prompts = {p.id: p for p in load_prompts([PromptSetConfig(path=prompts_path)])}
     rows = [json.loads(line) for line in samples_file.read_text().splitlines()]
     convs = [[*prompts[r["prompt_id"]].messages, {"role": "assistant", "content": r["text"]}] for r in rows]
-    result = {}
-    for label, sort in (("unsorted", False), ("sorted", True)):
-        rm = RewardModelScorer(args._rm, batch_size=args.rm_batch_size, sort_by_length=sort, name="reward")
-        encoded = rm.encode(convs)
-        rm.score_ids(encoded[: args.rm_batch_size])  # warm-up
-        best = min(_time(lambda: rm.score_ids(encoded)) for _ in range(3))
-        result[label] = {"s": round(best, 3), "sequences_per_s": round(len(encoded) / best, 1)}
-        result["tokens"] = sum(len(e) for e in encoded)
+    variants = {"unsorted": dict(sort_by_length=False, share_prefixes=False),
+                "sorted": dict(sort_by_length=True, share_prefixes=False),
+                "sorted_prefix_shared": dict(sort_by_length=True, share_prefixes=True)}
+    base = RewardModelScorer(args._rm, batch_size=args.rm_batch_size, name="reward")
+    scorers = {label: RewardModelScorer(args._rm, batch_size=args.rm_batch_size, name="reward", model=base.model,
+                                        tokenizer=base.tokenizer, **kw) for label, kw in variants.items()}
+    encoded = base.encode(convs)
+    tokens = sum(len(e) for e in encoded)
+    groups, rest = prefix_groups(encoded, base._pad_id(), base.min_shared_tokens)
+    saved = sum((len(members) - 1) * n for n, members in groups)
+    out = {}
+    for label, rm in scorers.items():
+        rm.score_ids(encoded[: 4 * args.rm_batch_size])  # warm-up
+        out[label] = rm.score_ids(encoded)
+    times: dict[str, list[float]] = {label: [] for label in scorers}
+    for _ in range(max(3, args.repeats)):
+        for label, rm in scorers.items():
+            times[label].append(_time(lambda: rm.score_ids(encoded)))
+    result: dict = {"tokens": tokens, "conversations": len(encoded)}
+    for label in scorers:
+        best = min(times[label])
+        fed = tokens - saved if variants[label]["share_prefixes"] else tokens
+        result[label] = {"s": round(best, 3), "all_s": [round(x, 3) for x in times[label]],
+                         "sequences_per_s": round(len(encoded) / best, 1), "tokens_fed": fed,
+                         "tokens_per_s": round(tokens / best, 1)}
+    result["prefix_groups"] = {"groups": len(groups), "ungrouped": len(rest),
+                               "mean_members": round(statistics.mean(len(m) for _, m in groups), 2) if groups else 0,
+                               "mean_prefix_tokens": round(statistics.mean(n for n, _ in groups), 1) if groups else 0,
+                               "tokens_saved": saved}
+    result["max_abs_diff_shared_vs_unshared"] = max(abs(a - b) for a, b in zip(out["sorted_prefix_shared"], out["sorted"]))
     result["speedup_sorted"] = round(result["unsorted"]["s"] / result["sorted"]["s"], 3)
+    result["speedup_prefix_shared_vs_sorted"] = round(result["sorted"]["s"] / result["sorted_prefix_shared"]["s"], 3)
     return result
 
 
