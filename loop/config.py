@@ -152,6 +152,9 @@ class Launch:
     config_file: str | None = None
     """accelerate launch config (recipes/accelerate/*.yaml)."""
     num_processes: int = 1
+    main_process_port: int | None = None
+    """Rendezvous port for multi-process launches; None = a free port picked at each launch, so
+    two runs on one machine do not both take accelerate's default 29500 and fail."""
 
 
 @dataclass

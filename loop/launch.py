@@ -9,6 +9,7 @@ the same command a user would type, so multi-GPU FSDP runs take exactly the test
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,13 @@ class LaunchError(RuntimeError):
     """A launched training process failed; the message points at its log."""
 
 
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def accelerate_command(stage: str, config_file: Path, launch) -> list[str]:
     """The ``accelerate launch`` command line for one stage."""
     import torch
@@ -40,6 +48,8 @@ def accelerate_command(stage: str, config_file: Path, launch) -> list[str]:
     if launch.config_file:
         cmd += ["--config_file", str(launch.config_file)]
     cmd += ["--num_processes", str(launch.num_processes)]
+    if launch.num_processes > 1:
+        cmd += ["--main_process_port", str(launch.main_process_port or free_port())]
     if not torch.cuda.is_available():
         # GPU launch configs ask for bf16; on CPU accelerate falls back to gloo DDP in float32.
         cmd += ["--mixed_precision", "no"]

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from herd.loop.launch import free_port
 from herd.preference.output import check_world
 from tests.conftest import REPO
 
@@ -52,7 +53,7 @@ def test_preference_stage_args_join_a_two_process_cpu_launch(tmp_path):
     script.write_text(_PROBE)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "recipes/accelerate/ddp.yaml"),
-           "--num_processes", "2", "--mixed_precision", "no", str(script), str(tmp_path)]
+           "--num_processes", "2", "--main_process_port", str(free_port()), "--mixed_precision", "no", str(script), str(tmp_path)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = [json.loads(line.split("PROBE ", 1)[1]) for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
