@@ -58,6 +58,8 @@ class RoundRunner:
         self.history: list[dict] = []
         self._safety = None
         self._reward_models: dict[int, Path] = {}
+        self.skipped: list[dict] = []
+        """Training stages skipped for want of data (round, stage, why)."""
 
     # ---- bookkeeping -------------------------------------------------------------------------
     def _summarize(self, key: str, manifest, skipped: bool) -> None:
@@ -255,6 +257,9 @@ class RoundRunner:
         data = self._gather_sft(rdir / "sft_data.jsonl", r)
         if sc.curate is not None:
             data = self._curate(r, rdir, data, rm)
+        if _has_no_rows(data):
+            self._skip(r, "sft", f"{data} has no rows (no prompt had a kept sample); the policy stays {prev_policy.name}")
+            return prev_policy, 0
         init = base if sc.init == "base" else prev_policy
         out = rdir / "sft"
         filled = {"model": str(init), "data": [str(data)], "output_dir": str(out)}
@@ -267,6 +272,10 @@ class RoundRunner:
             data = self._gather_pairs(rdir / "dpo_data.jsonl", r, include_human=False, upto=r)
         else:
             data = rdir / "sample" / "pairs.jsonl"
+        if _has_no_rows(data):
+            # Every prompt's samples agreed (e.g. all verified correct): nothing to prefer.
+            self._skip(r, "dpo", f"{data} has no preference pairs; the round's policy is its SFT model")
+            return sft_model, 0
         out = rdir / "dpo"
         filled: dict[str, Any] = {"model": str(sft_model), "output_dir": str(out), "data": {"path": str(data)}}
         inputs: dict[str, Path] = {"model": sft_model, "data": data}
@@ -315,6 +324,14 @@ class RoundRunner:
 
         self.stages.run(f"round{r}.curate", out, to_dict(ccfg), self._inputs(data=data, **models), run)
         return out / "data.jsonl"
+
+    def _skip(self, r: int, stage: str, why: str) -> None:
+        """A training stage with nothing to train on: said in the log and the round's history,
+        counted on the progress bar, and the round goes on with the model it has."""
+        log.warning("round%d.%s skipped: %s", r, stage, why)
+        self.skipped.append({"round": r, "stage": stage, "why": why})
+        if self.stages.bar is not None:
+            self.stages.bar.update(1)
 
     # ---- training helpers --------------------------------------------------------------------
     def _train(self, stage: str, stage_cfg, out: Path) -> dict:
@@ -441,7 +458,16 @@ class RoundRunner:
         control = [m for m in self.history if m.get("round") == "control"]
         from herd.loop.summary import write_summary
 
-        write_summary(self.workdir / "report", rounds, control[0] if control else None)
+        write_summary(self.workdir / "report", rounds, control[0] if control else None, self.skipped)
+
+
+def _has_no_rows(path: Path) -> bool:
+    """True for an existing data file without a single non-blank line (a plan for a file that
+    is not written yet is not a skip)."""
+    if not path.exists():
+        return False
+    with path.open("rb") as f:
+        return not any(line.strip() for line in f)
 
 
 def _read_metrics(out: Path, name: str = "metrics.json") -> dict:

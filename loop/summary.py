@@ -34,9 +34,9 @@ def table(rounds: list[dict], control: dict | None) -> str:
     return "\n".join(rows) + "\n"
 
 
-def write_summary(report_dir: Path, rounds: list[dict], control: dict | None) -> str:
-    """Write ``summary.md`` and ``summary.json`` (rounds + control) and append the table to
-    ``report.md``; returns the table text."""
+def write_summary(report_dir: Path, rounds: list[dict], control: dict | None, skipped: list[dict] | None = None) -> str:
+    """Write ``summary.md`` and ``summary.json`` (rounds + control + training stages skipped for
+    want of data) and append the table to ``report.md``; returns the table text."""
     report_dir = Path(report_dir)
     text = table(rounds, control)
     lines = ["# Round summary", "", text]
@@ -49,9 +49,11 @@ def write_summary(report_dir: Path, rounds: list[dict], control: dict | None) ->
                 f"a change of {100 * (last - first):+.1f} points; the control run (plain SFT on the seed data for "
                 f"the same {control.get('optimizer_steps')} optimizer steps) reached {ctrl:.1%}.\n"
             )
+    for skip in skipped or []:
+        lines.append(f"Round {skip['round']}: {skip['stage']} skipped — {skip['why']}.\n")
     summary = "\n".join(lines)
     atomic_write_text(report_dir / "summary.md", summary)
-    atomic_write_json(report_dir / "summary.json", {"rounds": rounds, "control": control})
+    atomic_write_json(report_dir / "summary.json", {"rounds": rounds, "control": control, "skipped": skipped or []})
     report = report_dir / "report.md"
     if report.exists():
         body = report.read_text(encoding="utf-8")
