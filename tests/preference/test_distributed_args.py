@@ -20,7 +20,7 @@ from herd.preference.output import check_world
 from tests.conftest import REPO
 
 _PROBE = """
-import json, sys
+import json, os, sys
 import torch
 from herd.preference.data import PreferenceDataConfig
 from herd.preference.dpo import DPOStageConfig, _trl_args
@@ -33,7 +33,9 @@ for name, args in [
     ("reward", _trainer_args(RewardConfig(model="m", output_dir=sys.argv[1] + "/rm", data=data))),
 ]:
     out[name] = [args.world_size, args.process_index, args.should_save, str(args.parallel_mode)]
-print("PROBE " + json.dumps(out), flush=True)
+# One file per process: two processes printing to one pipe can interleave their lines.
+with open(os.path.join(sys.argv[1], "probe-" + os.environ["RANK"] + ".json"), "w") as f:
+    json.dump(out, f)
 """
 
 
@@ -56,7 +58,7 @@ def test_preference_stage_args_join_a_two_process_cpu_launch(tmp_path):
            "--num_processes", "2", "--main_process_port", str(free_port()), "--mixed_precision", "no", str(script), str(tmp_path)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    seen = [json.loads(line.split("PROBE ", 1)[1]) for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    seen = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("probe-*.json"))]
     assert len(seen) == 2
     for stage in ("dpo", "reward"):
         ranks = sorted(s[stage][:3] for s in seen)  # [world_size, process_index, should_save]
