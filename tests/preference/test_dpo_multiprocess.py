@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 import torch
 import yaml
 
 from herd.core.models import load_causal_lm
-from herd.loop.launch import free_port
+from herd.loop.config import Launch
+from herd.loop.launch import accelerate_command
 from herd.preference import DPOStageConfig, train_dpo
 from herd.preference.data import PreferenceDataConfig
 from tests.conftest import REPO
@@ -37,8 +37,8 @@ def test_two_process_dpo_equals_one_process_with_the_same_global_batch(tiny_kit,
     cfg = tmp_path / "ddp.yaml"
     cfg.write_text(yaml.safe_dump({**base, "output_dir": str(tmp_path / "ddp"), "batch_size": 2}))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "recipes/accelerate/ddp.yaml"),
-           "--num_processes", "2", "--main_process_port", str(free_port()), "--mixed_precision", "no", "-m", "herd.preference.dpo", "--config", str(cfg)]
+    # The command the round runner types (launch.mode: accelerate): free port, CPU precision.
+    cmd = accelerate_command("dpo", cfg, Launch(mode="accelerate", config_file=str(REPO / "recipes/accelerate/ddp.yaml"), num_processes=2))
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir() if "ddp" in p.name) == ["ddp", "ddp.yaml"]

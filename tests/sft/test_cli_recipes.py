@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from herd.core.config import ConfigError, load_config
-from herd.loop.launch import free_port
+from herd.loop.config import Launch
+from herd.loop.launch import accelerate_command
 from herd.sft import SFTConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,8 +111,8 @@ def test_two_process_cpu_run_saves_one_model_equal_to_one_process(tiny_kit, chat
     cfg = tmp_path / "ddp.yaml"
     cfg.write_text(yaml.safe_dump({**base, "output_dir": str(tmp_path / "ddp"), "per_device_batch_size": 2}))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "recipes/accelerate/ddp.yaml"),
-           "--num_processes", "2", "--main_process_port", str(free_port()), "--mixed_precision", "no", "-m", "herd.sft", "--config", str(cfg)]
+    # The command the round runner types (launch.mode: accelerate): free port, CPU precision.
+    cmd = accelerate_command("sft", cfg, Launch(mode="accelerate", config_file=str(REPO / "recipes/accelerate/ddp.yaml"), num_processes=2))
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("sft: wrote") == 1
